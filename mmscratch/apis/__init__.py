@@ -1,0 +1,1 @@
+"""Logic behind the command-line tools (``tools/`` are thin wrappers)."""

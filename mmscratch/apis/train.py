@@ -1,0 +1,122 @@
+"""``tools/train.py``: MMDetection's train entry with mmscratch's guarantees.
+
+Flags follow MMDetection's ``tools/train.py`` (``--work-dir``, ``--amp``,
+``--auto-scale-lr``, ``--resume [auto|PATH]``, ``--cfg-options``,
+``--launcher``). Differences, each on purpose:
+
+* ``--resume`` with nothing to resume is an error, where MMEngine silently
+  starts from iteration 0 (days lost on a requeued job that lost its work
+  dir). ``--allow-fresh-start`` turns it into a loud warning for job
+  scripts that always pass ``--resume``.
+* ``--launcher pytorch|slurm`` also works on CPU-only machines (gloo).
+* configs are found by path or as ``mmscratch::REL`` from the installed package.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner, find_latest_checkpoint
+
+from .config_loading import default_work_dir, load_config, set_launcher
+
+
+class NothingToResume(RuntimeError):
+    """``--resume`` found no checkpoint to resume from."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description='Train a detector (from scratch).')
+    parser.add_argument('config', help='config file path, or mmscratch::REL')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true',
+                        help='enable automatic-mixed-precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the LR with the real batch (linear rule)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from PATH, or from the latest checkpoint in the work dir '
+        'when no PATH is given; an error if there is none')
+    parser.add_argument(
+        '--allow-fresh-start', action='store_true',
+        help='with --resume: start from iteration 0 (with a warning) when the '
+        'work dir holds no checkpoint')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value (MMEngine syntax)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def apply_resume(cfg: Config, resume: Optional[str], allow_fresh_start: bool) -> None:
+    """Set ``cfg.resume``/``load_from`` from ``--resume``, refusing silent restarts."""
+    if resume is None:
+        return
+    if resume != 'auto':
+        if not osp.isfile(resume):
+            raise NothingToResume(f'--resume: checkpoint file not found: {resume}')
+        cfg.resume = True
+        cfg.load_from = resume
+        return
+    latest = find_latest_checkpoint(cfg.work_dir)
+    if latest is None or not osp.isfile(latest):
+        message = (f'--resume: no checkpoint to resume from in {cfg.work_dir} '
+                   f'(no readable last_checkpoint)')
+        if not allow_fresh_start:
+            raise NothingToResume(
+                message + '; pass --allow-fresh-start to start from iteration 0')
+        print_log(message + '; starting from iteration 0 (--allow-fresh-start)',
+                  logger='current', level=logging.WARNING)
+        cfg.resume = False
+        return
+    cfg.resume = True
+    cfg.load_from = latest
+
+
+def build_train_config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config, args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(args.config)
+    if args.amp:
+        optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_type == 'AmpOptimWrapper':
+            print_log('AMP is already enabled in the config', logger='current',
+                      level=logging.WARNING)
+        else:
+            if optim_type != 'OptimWrapper':
+                raise ValueError(f'--amp needs an OptimWrapper, config has {optim_type}')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    apply_resume(cfg, args.resume, args.allow_fresh_start)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Runner:
+    args = build_parser().parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = build_train_config(args)
+    set_launcher(cfg, args.launcher)
+    runner = build_runner(cfg)
+    runner.train()
+    return runner

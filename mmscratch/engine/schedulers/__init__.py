@@ -1,0 +1,3 @@
+from .scratch_schedule_lr import ScratchScheduleLR, ScratchScheduleParamScheduler
+
+__all__ = ['ScratchScheduleLR', 'ScratchScheduleParamScheduler']

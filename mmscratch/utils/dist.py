@@ -1,0 +1,58 @@
+"""PyTorch DDP on machines without CUDA, the way MMEngine expects it.
+
+MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` and fails on a CPU
+build of torch, and its DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which
+CPU modules refuse. On such machines we initialise the gloo process group
+ourselves from torchrun's / Slurm's environment before the Runner exists (the
+Runner then skips ``init_dist``) and ask for ``device_ids=None``. GPU machines
+are untouched: MMEngine launches NCCL as usual.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as torch_dist
+
+
+def _slurm_to_torchrun_env() -> None:
+    """Fill torchrun's variables from Slurm's, as MMEngine's slurm launcher does."""
+    if 'SLURM_PROCID' not in os.environ:
+        return
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        import subprocess
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1')
+
+
+def needs_cpu_process_group(launcher: str) -> bool:
+    return launcher != 'none' and not torch.cuda.is_available()
+
+
+def init_cpu_process_group(launcher: str, timeout_s: int = 1800) -> None:
+    """Start a gloo process group for ``launcher`` ('pytorch' or 'slurm')."""
+    import datetime
+    if torch_dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        _slurm_to_torchrun_env()
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+               if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher {launcher} needs the variables {missing} that torchrun or '
+            'srun set; start with tools/dist_train.sh or tools/slurm_train.sh')
+    torch_dist.init_process_group(
+        backend='gloo', timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def configure_cpu_ddp(cfg) -> None:
+    """Make the config's DDP wrapper accept CPU modules."""
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
