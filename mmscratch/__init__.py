@@ -10,6 +10,6 @@ from .version import __version__
 
 register_safe_globals()
 
-from . import engine  # noqa: E402,F401  (registers modules)
+from . import datasets, engine  # noqa: E402,F401  (registers modules)
 
 __all__ = ['__version__']

@@ -99,7 +99,6 @@ test_evaluator = val_evaluator
 # 20k of a 90k-multiple schedule, shrunk with it). Two processes x 4 images
 # halve every count (ScratchIterBasedTrainLoop applies the linear scaling rule).
 train_cfg = dict(
-    _delete_=True,
     type='ScratchIterBasedTrainLoop',
     schedule=dict(total_iters=1000, drops_before_end=(200, 70),
                   warmup_iters=100, warmup_factor=1.0 / 3),

@@ -1,1 +1,5 @@
-"""MMEngine hooks of mmscratch, one per file."""
+"""MMEngine hooks of mmscratch, one per file (registered in mmdet's HOOKS)."""
+from .convergence_curve_hook import ConvergenceCurveHook
+from .data_seen_hook import DataSeenHook
+
+__all__ = ['ConvergenceCurveHook', 'DataSeenHook']
