@@ -120,6 +120,14 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500,
                     max_keep_ckpts=2),
     visualization=dict(type='DetVisualizationHook', draw=False))
+# The paper's analyses as hooks: images/instances/pixels seen (Figure 3),
+# AP at 8 points of the schedule, denser at the LR drops (Figure 1), and a
+# guard that refuses to start if anything is pretrained, frozen or BN-on-2-images.
+custom_hooks = [
+    dict(type='DataSeenHook', sync_interval=20),
+    dict(type='ConvergenceCurveHook', num_points=8),
+    dict(type='ScratchGuardHook', strict=True),
+]
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
 randomness = dict(seed=0)
 env_cfg = dict(mp_cfg=dict(mp_start_method='fork', opencv_num_threads=1))

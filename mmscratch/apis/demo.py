@@ -52,8 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         f'val_evaluator.ann_file={data_root}annotations/instances_val.json',
         f'test_evaluator.ann_file={data_root}annotations/instances_val.json',
         f'randomness.seed={args.seed}',
-        f'custom_hooks=[dict(type="DataSeenHook"),'
-        f'dict(type="ConvergenceCurveHook",num_points={args.curve_points})]',
+        f'custom_hooks.1.num_points={args.curve_points}',
         *args.cfg_options,
     ]
     if args.resume:

@@ -1,5 +1,6 @@
 """MMEngine hooks of mmscratch, one per file (registered in mmdet's HOOKS)."""
 from .convergence_curve_hook import ConvergenceCurveHook
 from .data_seen_hook import DataSeenHook
+from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 
-__all__ = ['ConvergenceCurveHook', 'DataSeenHook']
+__all__ = ["ConvergenceCurveHook", "DataSeenHook", "ScratchGuardError", "ScratchGuardHook"]

@@ -65,6 +65,7 @@ class DataSeenHook(Hook):
         self.sync_interval = sync_interval
         self.totals = {k: 0 for k in KEYS}
         self._pending = {k: 0 for k in KEYS}
+        self._training = False
 
     def after_load_checkpoint(self, runner, checkpoint) -> None:
         saved = checkpoint.get('data_seen')
@@ -79,9 +80,13 @@ class DataSeenHook(Hook):
         if (runner.iter + 1) % self.sync_interval == 0:
             self.sync(runner)
 
+    def before_train(self, runner) -> None:
+        self._training = True
+
     def before_val_epoch(self, runner) -> None:
-        if runner.train_loop is not None and isinstance(runner._train_loop, object) \
-                and not isinstance(runner._train_loop, dict):
+        # Validation inside training runs on every rank, so the collective
+        # sync is safe here; a standalone runner.val() has nothing to count.
+        if self._training:
             self.sync(runner)
 
     def before_save_checkpoint(self, runner, checkpoint) -> None:
@@ -89,6 +94,7 @@ class DataSeenHook(Hook):
         checkpoint['data_seen'] = dict(self.totals)
 
     def after_train(self, runner) -> None:
+        self._training = False
         self.sync(runner)
         runner.logger.info('Data seen in training: ' + ', '.join(
             f'{self.totals[k]:,} {k}' for k in KEYS))
