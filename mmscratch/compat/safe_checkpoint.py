@@ -44,6 +44,10 @@ def _numpy_reconstructors() -> list:
     return funcs
 
 
+#: HistoryBuffer's built-in statistics (``HistoryBuffer._set_default_statistics``).
+DEFAULT_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def history_buffer_getattr(obj, name: str):
     """``getattr`` restricted to ``HistoryBuffer``'s statistics methods.
 
@@ -53,7 +57,10 @@ def history_buffer_getattr(obj, name: str):
     from mmengine.logging import HistoryBuffer
 
     is_history_buffer = obj is HistoryBuffer or type(obj) is HistoryBuffer
-    if not is_history_buffer or name not in HistoryBuffer._statistics_methods:
+    # _statistics_methods is filled by the first HistoryBuffer() of a process,
+    # so a fresh process that only loads a checkpoint finds it empty.
+    allowed = DEFAULT_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if not is_history_buffer or name not in allowed:
         raise pickle.UnpicklingError(
             f'refusing getattr({obj!r:.60}, {name!r}) in a checkpoint: only '
             'the statistics methods of mmengine HistoryBuffer are allowed')

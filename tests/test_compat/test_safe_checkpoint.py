@@ -1,6 +1,8 @@
 """mmengine checkpoints load and resume on torch >= 2.6, malicious ones do not."""
 import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -48,6 +50,18 @@ def test_checkpoint_holds_non_tensor_state_and_loads_safely(trained_work_dir):
     via_mmengine = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert set(via_mmengine) >= {'meta', 'state_dict', 'optimizer', 'message_hub',
                                  'param_schedulers'}
+
+
+def test_fresh_process_loads_checkpoint(trained_work_dir):
+    # A process that never built a HistoryBuffer (tools/test.py, a new job
+    # resuming) must load it too: the allow-list may not depend on such state.
+    code = ('import torch, mmscratch, sys; '
+            'ckpt = torch.load(sys.argv[1]); '
+            'print(ckpt["meta"]["iter"], type(ckpt["message_hub"]["log_scalars"]["train/loss"]).__name__)')
+    out = subprocess.run([sys.executable, '-c', code, str(trained_work_dir / 'iter_4.pth')],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ['4', 'HistoryBuffer']
 
 
 def test_resume_continues_from_saved_iteration(trained_work_dir):
