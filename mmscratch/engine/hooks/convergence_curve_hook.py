@@ -34,22 +34,25 @@ METRIC_KEYS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 
 def spread_eval_points(total: int, steps: Sequence[int], num_points: int) -> List[int]:
-    """``num_points``-ish iterations over ``[1, total]``, denser at the LR drops.
+    """At most ``num_points`` iterations in ``[1, total]``, denser at the LR drops.
 
-    Evenly spaced points, plus for each drop the iteration it happens at (the
-    AP before the drop) and one a quarter of the way to the next drop or the
-    end (the jump the drop causes). Always ends at ``total``.
+    The last point is always ``total``. Each LR drop, while the budget allows,
+    gets two: the iteration it happens at (the AP before the drop) and one a
+    quarter of the way to the next drop or the end (the jump it causes). The
+    rest are spread evenly.
     """
     if total <= 0 or num_points <= 0:
         raise ValueError('total and num_points must be > 0')
     steps = sorted(s for s in steps if 0 < s < total)
-    uniform = max(1, num_points - 2 * len(steps))
-    points = {max(1, round(total * (i + 1) / uniform)) for i in range(uniform)}
+    steps = steps[:max(0, (num_points - 1) // 2)]  # drops that get their pair
     bounds = steps + [total]
+    points = {total}
     for s, nxt in zip(steps, bounds[1:]):
         points.add(s)
         points.add(min(total, s + max(1, round((nxt - s) / 4))))
-    points.add(total)
+    uniform = num_points - len(points)
+    for i in range(1, uniform + 1):
+        points.add(max(1, round(total * i / (uniform + 1))))
     return sorted(points)
 
 

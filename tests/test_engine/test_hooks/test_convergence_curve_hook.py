@@ -33,6 +33,10 @@ def test_spread_points_are_denser_near_drops():
     gaps_late = [b - a for a, b in zip(points, points[1:]) if a >= 480_000]
     gaps_early = [b - a for a, b in zip(points, points[1:]) if b <= 480_000]
     assert sum(gaps_late) / len(gaps_late) < sum(gaps_early) / len(gaps_early) / 3
+    assert len(points) == 10
+    assert spread_eval_points(400, (320, 372), 1) == [400]
+    assert spread_eval_points(400, (320, 372), 3) == [320, 340, 400]
+    assert spread_eval_points(100, (), 4) == [25, 50, 75, 100]
     with pytest.raises(ValueError):
         spread_eval_points(0, (), 4)
 
