@@ -11,5 +11,6 @@ from .version import __version__
 register_safe_globals()
 
 from . import datasets, engine  # noqa: E402,F401  (registers modules)
+from .config import scratchify  # noqa: E402  (the recipe applied to any config)
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'scratchify']

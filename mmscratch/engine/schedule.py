@@ -143,20 +143,26 @@ def schedule_in_epochs(schedule: ScratchSchedule, dataset_size: int,
                        batch_size: int) -> dict:
     """The same rule for epoch-based training on a user's dataset.
 
-    Converts the (batch-scaled) iteration schedule to epochs of
-    ``dataset_size`` images at ``batch_size`` images per iteration. Epochs
-    are rounded up so training never ends early; the LR steps are rounded to
-    the nearest epoch boundary. Returns ``max_epochs``, ``milestones`` (in
-    epochs), ``warmup_iters`` (warm-up stays iteration-based), the scaled
-    iteration schedule and ``iters_per_epoch`` so the caller can log it.
+    Converts the schedule to epochs of ``dataset_size`` images by the images
+    it shows (iterations x the batch it is written for), which the linear
+    scaling rule keeps for any batch: counting iterations of ``batch_size``
+    instead would shorten training whenever the last batch of an epoch is
+    partial. Epochs are rounded up so training never ends early; the LR steps
+    are rounded to the nearest epoch boundary. Returns ``max_epochs``,
+    ``milestones`` (in epochs), ``warmup_iters`` (warm-up stays
+    iteration-based, scaled to ``batch_size``), the scaled iteration schedule
+    and ``iters_per_epoch`` so the caller can log it.
     """
     if dataset_size <= 0:
         raise ValueError(f'dataset_size must be > 0, got {dataset_size}')
     scaled = scale_schedule(schedule, batch_size)
     iters_per_epoch = math.ceil(dataset_size / batch_size)
-    max_epochs = max(1, math.ceil(scaled.total_iters / iters_per_epoch))
-    milestones = [min(max_epochs - 1, max(1, round(s / iters_per_epoch)))
-                  for s in scaled.steps]
+
+    def epochs(iters: int) -> float:
+        return iters * schedule.batch_size / dataset_size
+
+    max_epochs = max(1, math.ceil(epochs(schedule.total_iters)))
+    milestones = [min(max_epochs - 1, max(1, round(epochs(s)))) for s in schedule.steps]
     return dict(
         max_epochs=max_epochs,
         milestones=milestones,

@@ -48,6 +48,11 @@ def _iter_scheduler_cfgs(param_schedulers):
             yield from _iter_scheduler_cfgs(item)
 
 
+def _type_name(obj_type) -> str:
+    """Registry name of a config's ``type``: a string, or a class in pure-Python configs."""
+    return obj_type if isinstance(obj_type, str) else getattr(obj_type, '__name__', '')
+
+
 @LOOPS.register_module()
 class ScratchIterBasedTrainLoop(IterBasedTrainLoop):
     """Iteration-based training on the paper's schedule.
@@ -107,7 +112,7 @@ class ScratchIterBasedTrainLoop(IterBasedTrainLoop):
     def _inject_schedule(self, runner) -> None:
         filled = 0
         for cfg in _iter_scheduler_cfgs(runner.param_schedulers):
-            if cfg.get('type') in SCHEDULER_TYPES:
+            if _type_name(cfg.get('type')) in SCHEDULER_TYPES:
                 cfg['schedule'] = dataclasses.asdict(self.schedule)
                 cfg.setdefault('end', self.schedule.total_iters)
                 filled += 1

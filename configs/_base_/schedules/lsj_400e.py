@@ -1,0 +1,11 @@
+# The LSJ schedule of lsj_100e.py, 400 epochs: iterations and LR steps x4.
+_base_ = './lsj_100e.py'
+
+lsj_epochs = 400
+lsj_iters = _base_.lsj_iters_100e * lsj_epochs // 100
+train_cfg = dict(
+    schedule=dict(
+        total_iters=lsj_iters,
+        drops_before_end=(round(_base_.lsj_iters_100e / 9) * lsj_epochs // 100,
+                          round(_base_.lsj_iters_100e / 27) * lsj_epochs // 100)),
+    val_interval=lsj_iters // 20)

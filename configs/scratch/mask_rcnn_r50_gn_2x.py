@@ -1,0 +1,9 @@
+# Mask R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
+# the paper's 2x schedule (180k iterations at batch 16, LR x0.1 at 120k and 160k).
+# Paper (COCO val2017): 36.8 box AP.
+_base_ = [
+    '../_base_/models/mask_rcnn_r50_fpn_gn.py',
+    '../_base_/datasets/coco_instance.py',
+    '../_base_/schedules/scratch_2x.py',
+    '../_base_/scratch_runtime.py',
+]

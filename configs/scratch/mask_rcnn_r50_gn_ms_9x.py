@@ -1,0 +1,11 @@
+# Mask R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
+# the paper's 9x schedule (810k iterations at batch 16, LR x0.1 at 750k and 790k),
+# with train-time scale augmentation (shorter side from [640, 800]): the paper's
+# enhanced baseline.
+# No number in the paper for this exact setting.
+_base_ = [
+    '../_base_/models/mask_rcnn_r50_fpn_gn.py',
+    '../_base_/datasets/coco_instance_ms.py',
+    '../_base_/schedules/scratch_9x.py',
+    '../_base_/scratch_runtime.py',
+]

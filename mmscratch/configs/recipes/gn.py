@@ -1,0 +1,69 @@
+# The from-scratch recipe with GN (32 groups), in MMEngine's pure-Python config format:
+# way 2 of "Mixing the recipe into your config" (docs/configs.md). In a
+# pure-Python config of yours:
+#
+#   from mmengine.config import read_base
+#
+#   with read_base():
+#       from .my_mask_rcnn import *                     # your config
+#       from mmscratch.configs.recipes.gn import scratch_recipe
+#
+#   model.update(
+#       backbone=scratch_recipe.backbone,
+#       neck=scratch_recipe.neck,
+#       roi_head=dict(
+#           bbox_head=scratch_recipe.bbox_head,
+#           mask_head=scratch_recipe.mask_head))        # Faster R-CNN: no mask_head
+#   train_cfg = scratch_recipe.train_cfg                # 6x; .schedule.multiple = 3 for 3x
+#   param_scheduler = scratch_recipe.param_scheduler
+#   optim_wrapper = scratch_recipe.optim_wrapper
+#   auto_scale_lr = scratch_recipe.auto_scale_lr
+#   default_hooks.update(scratch_recipe.default_hooks)
+#   log_processor.update(scratch_recipe.log_processor)
+#   custom_hooks = scratch_recipe.custom_hooks
+#
+# The values are those of the text configs (configs/_base_/recipes/gn.py, the
+# model bases, schedules/scratch_6x.py, scratch_runtime.py); the tests hold them
+# equal. mmscratch's own types are imported classes: MMEngine does not apply
+# custom_imports to pure-Python configs, and building them imports mmscratch,
+# which registers the rest. MMDetection's types stay strings, resolved in the
+# 'mmdet' default scope of your config.
+from mmscratch.engine.hooks.syncbn_check_hook import SyncBNCheckHook
+from mmscratch.engine.runner.scratch_loop import ScratchIterBasedTrainLoop
+from mmscratch.engine.schedulers.scratch_schedule_lr import ScratchScheduleLR
+
+norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
+scratch_recipe = dict(
+    # random init, nothing frozen, norm layers trained, GN (32 groups) everywhere but the RPN head
+    backbone=dict(
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        zero_init_residual=False,
+        init_cfg=None),
+    neck=dict(norm_cfg=norm_cfg),
+    bbox_head=dict(
+        type='Shared4Conv1FCBBoxHead',
+        conv_out_channels=256,
+        fc_out_channels=1024,
+        norm_cfg=norm_cfg),
+    mask_head=dict(norm_cfg=norm_cfg),
+    # the paper's schedule rule, scaled to the real batch by the loop
+    train_cfg=dict(
+        type=ScratchIterBasedTrainLoop,
+        schedule=dict(multiple=6),
+        base_batch_size=16,
+        val_interval=30000),
+    param_scheduler=[dict(type=ScratchScheduleLR)],
+    optim_wrapper=dict(
+        type='OptimWrapper',
+        optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+        paramwise_cfg=dict(norm_decay_mult=0.)),
+    auto_scale_lr=dict(enable=True, base_batch_size=16),
+    # iteration-based logging and checkpoints
+    default_hooks=dict(
+        logger=dict(type='LoggerHook', interval=50),
+        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000,
+                        max_keep_ckpts=3)),
+    log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
+    custom_hooks=[dict(type=SyncBNCheckHook)])
