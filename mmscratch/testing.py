@@ -40,16 +40,8 @@ def resolve_package_config(path: str) -> str:
     """
     if '::' not in path:
         return path
-    package, rel = path.split('::', 1)
-    if package == 'mmscratch':
-        from mmscratch.apis.config_loading import configs_root
-        resolved = str(configs_root() / rel)
-    else:
-        from mmengine.utils import get_installed_path
-        resolved = osp.join(get_installed_path(package), '.mim', 'configs', rel)
-    if not osp.isfile(resolved):
-        raise FileNotFoundError(f'{path}: no such config ({resolved})')
-    return resolved
+    from mmscratch.apis.config_loading import resolve_config_path
+    return resolve_config_path(path)
 
 
 def load_config(path: Union[str, Config]) -> Config:

@@ -56,7 +56,8 @@ model = dict(
 dataset_type = 'ShapesDataset'
 data_root = 'data/shapes/'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # skips a corrupt/missing image (counted; BadImageHook stops the run past a cap)
+    dict(type='RobustLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -106,7 +107,7 @@ train_cfg = dict(
     val_interval=1000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-param_scheduler = [dict(type='ScratchScheduleLR')]
+param_scheduler = [dict(type='ScratchScheduleLR', by_epoch=False)]
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
@@ -117,7 +118,9 @@ auto_scale_lr = dict(enable=True, base_batch_size=4)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500,
+    # write-fsync-rename, then last_checkpoint, then prune: a kill never
+    # leaves the run without a loadable checkpoint
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=500,
                     max_keep_ckpts=2),
     visualization=dict(type='DetVisualizationHook', draw=False))
 # The paper's analyses as hooks: images/instances/pixels seen (Figure 3),
@@ -127,7 +130,12 @@ custom_hooks = [
     dict(type='DataSeenHook', sync_interval=20),
     dict(type='ConvergenceCurveHook', num_points=8),
     dict(type='ScratchGuardHook', strict=True),
+    # Reliability (README): bit-exact --resume, NaN/explosion recovery,
+    # skipped-image report
+    dict(type='ExactResumeHook'),
+    dict(type='DivergenceRecoveryHook'),
+    dict(type='BadImageHook'),
 ]
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
-randomness = dict(seed=0)
+randomness = dict(seed=0, deterministic=True)  # bit-exact resume
 env_cfg = dict(mp_cfg=dict(mp_start_method='fork', opencv_num_threads=1))

@@ -24,7 +24,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from .config_loading import default_work_dir, load_config, set_launcher
+from .config_loading import check_train_config, default_work_dir, load_config, set_launcher
 
 
 class NothingToResume(RuntimeError):
@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         '--allow-fresh-start', action='store_true',
         help='with --resume: start from iteration 0 (with a warning) when the '
         'work dir holds no checkpoint')
+    parser.add_argument(
+        '--scratchify', nargs='?', const='GN:6x', metavar='NORM:SCHEDULE',
+        help="train the config's two-stage detector from scratch with the "
+        "paper's recipe (mmscratch.scratchify): NORM GN or SyncBN, SCHEDULE "
+        "e.g. 6x; either part may be left out (default GN:6x); applied "
+        'before --cfg-options')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, key=value (MMEngine syntax)')
@@ -82,7 +88,14 @@ def apply_resume(cfg: Config, resume: Optional[str], allow_fresh_start: bool) ->
 
 
 def build_train_config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.cfg_options)
+    scratchify_flag = getattr(args, 'scratchify', None)
+    if scratchify_flag is None:
+        cfg = load_config(args.config, args.cfg_options)
+    else:
+        from ..config.scratchify import parse_scratchify_flag, scratchify
+        cfg = scratchify(load_config(args.config), *parse_scratchify_flag(scratchify_flag))
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -117,6 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = build_train_config(args)
     set_launcher(cfg, args.launcher)
+    check_train_config(cfg)  # clear errors for missing data / bad norm types
     runner = build_runner(cfg)
     runner.train()
     return runner

@@ -1,5 +1,10 @@
-"""Datasets: the synthetic shapes generator (:mod:`.shapes`)."""
+"""Datasets: the generated shapes dataset, validation, robust loading."""
+from .check import check_coco_dataset
+from .robust_loading import BadImageHook, RobustLoadImageFromFile, TooManyBadImages
 from .shapes import SHAPE_CLASSES, dataset_is_complete, generate_shapes_dataset
+from .shapes_dataset import ShapesDataset
 
-__all__ = ['SHAPE_CLASSES', 'generate_shapes_dataset', 'dataset_is_complete']
-from .shapes_dataset import ShapesDataset  # noqa: E402  (registers the dataset type)
+__all__ = [
+    'SHAPE_CLASSES', 'generate_shapes_dataset', 'dataset_is_complete', 'ShapesDataset',
+    'check_coco_dataset', 'RobustLoadImageFromFile', 'BadImageHook', 'TooManyBadImages'
+]

@@ -1,7 +1,14 @@
 """MMEngine hooks of mmscratch, one per file (registered in mmdet's HOOKS)."""
 from .convergence_curve_hook import ConvergenceCurveHook
 from .data_seen_hook import DataSeenHook
+from .divergence_recovery_hook import DivergenceError, DivergenceRecoveryHook
+from .exact_resume_hook import ExactResumeHook
+from .safe_checkpoint_hook import SafeCheckpointHook
 from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
-from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup  # noqa: F401
+from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
-__all__ = ["ConvergenceCurveHook", "DataSeenHook", "ScratchGuardError", "ScratchGuardHook"]
+__all__ = [
+    'ConvergenceCurveHook', 'DataSeenHook', 'DivergenceError', 'DivergenceRecoveryHook',
+    'ExactResumeHook', 'SafeCheckpointHook', 'ScratchGuardError', 'ScratchGuardHook',
+    'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
+]

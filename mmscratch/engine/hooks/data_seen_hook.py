@@ -68,8 +68,10 @@ class DataSeenHook(Hook):
         self._training = False
 
     def after_load_checkpoint(self, runner, checkpoint) -> None:
+        # Only a resumed run continues the count; ``load_from`` (fine-tuning,
+        # evaluation) starts a new run at iteration 0 with nothing seen.
         saved = checkpoint.get('data_seen')
-        if saved:
+        if saved and getattr(runner, '_resume', False):
             self.totals = {k: int(saved.get(k, 0)) for k in KEYS}
             self._pending = {k: 0 for k in KEYS}
             self._publish(runner)

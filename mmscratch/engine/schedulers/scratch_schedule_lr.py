@@ -8,7 +8,9 @@ exact LR from the iteration count instead of replaying chained updates.
 Used with :class:`~mmscratch.engine.runner.ScratchIterBasedTrainLoop`, the
 loop fills in the schedule scaled to the real batch. Used alone, it takes its
 own arguments at face value: ``total_iters`` defaults to the scheduler's
-``end``, which MMEngine sets to the train loop's ``max_iters``.
+``end``, which MMEngine sets to the train loop's ``max_iters`` only when the
+config says ``by_epoch=False`` (MMEngine's default is per epoch and would set
+``max_epochs``), so write ``dict(type='ScratchScheduleLR', by_epoch=False)``.
 """
 from __future__ import annotations
 

@@ -65,8 +65,14 @@ def test_totals_survive_checkpoint_round_trip(tmp_path):
     checkpoint = {}
     hook.before_save_checkpoint(runner, checkpoint)  # syncs pending counts first
     assert checkpoint['data_seen'] == dict(images=1, instances=2, pixels=25)
+    fine_tuned = DataSeenHook()
+    runner_ft = make_mock_runner(tmp_path)
+    runner_ft._resume = False  # load_from: a new run, nothing seen yet
+    fine_tuned.after_load_checkpoint(runner_ft, checkpoint)
+    assert fine_tuned.totals == dict(images=0, instances=0, pixels=0)
     resumed = DataSeenHook()
     runner2 = make_mock_runner(tmp_path)
+    runner2._resume = True
     resumed.after_load_checkpoint(runner2, checkpoint)
     resumed.after_train_iter(runner2, 0, data_batch=_batch([((5, 5), 1)]))
     resumed.after_train(runner2)

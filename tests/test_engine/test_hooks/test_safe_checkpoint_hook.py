@@ -1,0 +1,142 @@
+"""SafeCheckpointHook: CheckpointHook's behaviour, written in a crash-safe order.
+
+The SIGKILL trials are in tests/test_reliability/test_fault_injection.py;
+these tests pin the protocol itself: what is written, in which order, and
+what a restart cleans up.
+"""
+import os
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.runner import find_latest_checkpoint
+
+import mmscratch  # noqa: F401  (registers the hook)
+from mmscratch.engine.hooks import safe_checkpoint_hook as sch
+from mmscratch.engine.hooks.safe_checkpoint_hook import (SafeCheckpointHook,
+                                                         atomic_write_text,
+                                                         remove_stale_temporaries)
+from tests.test_reliability.toy import toy_runner
+
+
+@pytest.fixture(autouse=True)
+def _no_global_determinism_leak():
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+def _files(work_dir):
+    return sorted(f for f in os.listdir(work_dir) if f.endswith('.pth'))
+
+
+@pytest.fixture
+def fs_events(monkeypatch):
+    """Every rename and delete the hook makes, in order."""
+    events = []
+    real_replace, real_remove = os.replace, os.remove
+
+    def replace(src, dst):
+        events.append(('commit', osp.basename(dst)))
+        return real_replace(src, dst)
+
+    def remove(path):
+        events.append(('delete', osp.basename(path)))
+        return real_remove(path)
+
+    monkeypatch.setattr(os, 'replace', replace)
+    monkeypatch.setattr(os, 'remove', remove)
+    return events
+
+
+def test_is_a_drop_in_checkpoint_hook(tmp_path):
+    assert issubclass(SafeCheckpointHook, sch.CheckpointHook)
+    runner = toy_runner(tmp_path, 7, checkpoint=dict(interval=2, max_keep_ckpts=2,
+                                                     filename_tmpl='ckpt_{}.pth'))
+    runner.train()
+    # every 2 iterations plus the last one, the two newest kept
+    assert _files(tmp_path) == ['ckpt_6.pth', 'ckpt_7.pth']
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'ckpt_7.pth')
+    assert torch.load(tmp_path / 'ckpt_7.pth')['message_hub']['runtime_info'][
+        'keep_ckpt_ids'] == [6, 7]
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
+
+
+def test_commit_then_update_last_checkpoint_then_prune(tmp_path, fs_events):
+    toy_runner(tmp_path, 3, checkpoint=dict(interval=1, max_keep_ckpts=1)).train()
+    assert fs_events == [
+        ('commit', 'iter_1.pth'), ('commit', 'last_checkpoint'),
+        ('commit', 'iter_2.pth'), ('commit', 'last_checkpoint'), ('delete', 'iter_1.pth'),
+        ('commit', 'iter_3.pth'), ('commit', 'last_checkpoint'), ('delete', 'iter_2.pth'),
+    ]
+
+
+def test_failed_write_leaves_previous_checkpoint_untouched(tmp_path, monkeypatch):
+    runner = toy_runner(tmp_path, 4, checkpoint=dict(interval=2, max_keep_ckpts=1))
+    real_save = runner.save_checkpoint
+
+    def save(out_dir, filename, *args, **kwargs):
+        real_save(out_dir, filename, *args, **kwargs)
+        if runner.iter + 1 == 4:  # the second save fails after writing: disk full
+            raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(runner, 'save_checkpoint', save)
+    with pytest.raises(OSError, match='No space'):
+        runner.train()
+    assert _files(tmp_path) == ['iter_2.pth']
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
+
+
+def test_restart_finishes_interrupted_pruning_and_removes_partial_files(tmp_path, monkeypatch):
+    # crash between committing iter_2 (and last_checkpoint) and deleting iter_1
+    real_remove = os.remove
+
+    def crash_on_delete(path):
+        raise KeyboardInterrupt('killed before pruning')
+
+    monkeypatch.setattr(os, 'remove', crash_on_delete)
+    with pytest.raises(KeyboardInterrupt):
+        toy_runner(tmp_path, 3, checkpoint=dict(interval=1, max_keep_ckpts=1)).train()
+    monkeypatch.setattr(os, 'remove', real_remove)
+    assert _files(tmp_path) == ['iter_1.pth', 'iter_2.pth']
+    (tmp_path / f'.iter_3.pth.{os.getpid() + 1}.tmp').write_bytes(b'half a checkpoint')
+    (tmp_path / 'notes.tmp').write_text('not ours: kept')
+    runner = toy_runner(tmp_path, 3, resume=True, load_from=str(tmp_path / 'iter_2.pth'),
+                        checkpoint=dict(interval=1, max_keep_ckpts=1))
+    runner.train()
+    assert _files(tmp_path) == ['iter_3.pth']
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.tmp')) == ['notes.tmp']
+
+
+def test_best_checkpoint_replaced_only_after_the_new_one_is_written(tmp_path, fs_events):
+    runner = toy_runner(tmp_path, 6, val_interval=2, lr=0.05,
+                        checkpoint=dict(interval=2, max_keep_ckpts=1,
+                                        save_best='mse', rule='less'))
+    runner.train()
+    best = [e for e in fs_events if 'best' in e[1]]
+    assert [e[0] for e in best].count('delete') >= 1  # the best did improve
+    # each new best is committed before the previous one is deleted
+    for i, event in enumerate(best):
+        if event[0] == 'delete':
+            assert best[i - 1][0] == 'commit' and best[i - 1][1] != event[1]
+    kept = [f for f in os.listdir(tmp_path) if f.startswith('best_')]
+    assert len(kept) == 1 and torch.load(tmp_path / kept[0])['meta']['iter'] > 0
+    assert runner.message_hub.get_info('best_ckpt') == str(tmp_path / kept[0])
+
+
+def test_published_model_is_written_atomically(tmp_path, fs_events):
+    toy_runner(tmp_path, 2, checkpoint=dict(interval=2, published_keys=['meta', 'state_dict'])
+               ).train()
+    published = [f for f in os.listdir(tmp_path) if f.startswith('iter_2-')]
+    assert len(published) == 1 and ('commit', published[0]) in fs_events
+    assert set(torch.load(tmp_path / published[0])) == {'meta', 'state_dict'}
+
+
+def test_atomic_write_and_stale_cleanup_helpers(tmp_path):
+    path = str(tmp_path / 'last_checkpoint')
+    atomic_write_text(path, 'a')
+    atomic_write_text(path, 'b')
+    assert open(path).read() == 'b' and os.listdir(tmp_path) == ['last_checkpoint']
+    stale = tmp_path / '.iter_9.pth.4242.tmp'
+    stale.write_bytes(b'x')
+    assert remove_stale_temporaries([str(tmp_path), str(tmp_path)]) == [str(stale)]
