@@ -6,6 +6,7 @@ the COCO metrics (``bbox_mAP``, ``bbox_mAP_50``, ..., ``segm_mAP_l``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import os.path as osp
@@ -76,44 +77,111 @@ def run_label(run_dir: str) -> str:
     return osp.basename(osp.normpath(run_dir))
 
 
-def plot_runs(runs: Dict[str, List[dict]],
-              out_path: str,
-              x: str = 'iter',
-              metrics: Sequence[str] = ('bbox_mAP', 'segm_mAP'),
-              title: Optional[str] = None) -> List[str]:
+#: ``x`` values accepted by the plots; ``images`` is short for ``images_seen``.
+X_AXES = {'iter': 'iter', 'images_seen': 'images_seen', 'images': 'images_seen'}
+_METRIC_STYLES = {'bbox': '-', 'segm': '--'}
+
+
+@dataclasses.dataclass
+class CurvePlot:
+    """What :func:`plot_curves` drew, for callers and tests to inspect.
+
+    Attributes:
+        files: the files written (the image, its ``.svg`` twin for a
+            ``.png``, and the data file when asked for).
+        series: one dict per drawn line: ``label`` (run), ``metric``, ``x``
+            and ``y`` (AP in %), in drawing order.
+        lr_markers: run label -> x positions of its LR-drop markers.
+    """
+
+    files: List[str]
+    series: List[dict]
+    lr_markers: Dict[str, List[float]]
+
+    @property
+    def num_lines(self) -> int:
+        return len(self.series)
+
+    def labels(self) -> List[str]:
+        """Distinct run labels, in drawing order."""
+        return list(dict.fromkeys(s['label'] for s in self.series))
+
+
+def _lr_drop_positions(records: List[dict], x: str) -> List[float]:
+    """Where a run's LR drops sit on the x axis.
+
+    Steps are iterations; against images seen they are mapped through the
+    run's images per iteration (the last record's ``images_seen / iter``),
+    exact for the fixed-batch loops that write the records.
+    """
+    if not records:
+        return []
+    steps = records[-1].get('lr_steps') or []
+    if x == 'iter':
+        return [float(s) for s in steps]
+    last = records[-1]
+    if not last.get('iter') or last.get('images_seen') is None:
+        return []
+    per_iter = last['images_seen'] / last['iter']
+    return [float(s) * per_iter for s in steps]
+
+
+def plot_curves(runs: Dict[str, List[dict]],
+                out_path: str,
+                x: str = 'iter',
+                metrics: Sequence[str] = ('bbox_mAP', 'segm_mAP'),
+                title: Optional[str] = None,
+                data_path: Optional[str] = None) -> CurvePlot:
     """The paper's Figure 1: AP against iterations (or images seen) per run.
 
-    One line per run and metric (bbox solid, segm dashed), dotted vertical
-    markers at each run's LR drops. Writes ``out_path`` and, for a ``.png``,
-    the ``.svg`` beside it; returns the files written.
+    One line per run and metric (``bbox_*`` solid, ``segm_*`` dashed, one
+    colour per run), dotted vertical markers at each run's LR drops (where
+    the paper's curves leap). Writes ``out_path`` and, for a ``.png``, the
+    ``.svg`` beside it; with ``data_path``, also the plotted numbers as JSON
+    (what was drawn, for tables and checks without reading pixels).
+
+    Args:
+        runs: label -> curve records (:func:`read_curve`).
+        out_path: image file (format from the extension).
+        x: ``'iter'``, ``'images_seen'`` or ``'images'``.
+        metrics: record keys to draw, e.g. ``('bbox_mAP',)``.
+        title: figure title.
+        data_path: optional JSON file for the plotted series.
+
+    Raises:
+        ValueError: for an unknown ``x`` or when no run has a value to plot.
     """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    if x not in ('iter', 'images_seen'):
-        raise ValueError(f"x must be 'iter' or 'images_seen', got {x!r}")
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+    x = X_AXES[x]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    styles = {'bbox_mAP': '-', 'segm_mAP': '--'}
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
-    plotted = 0
+    series: List[dict] = []
+    markers: Dict[str, List[float]] = {}
     for i, (label, records) in enumerate(runs.items()):
         color = colors[i % len(colors)]
         for metric in metrics:
+            # AP -1 is pycocotools' "no ground truth of this size": not a point.
             pts = [(r[x], 100 * r[metric]) for r in records
                    if r.get(metric) is not None and r.get(x) is not None and r[metric] >= 0]
             if not pts:
                 continue
             xs, ys = zip(*pts)
             kind = metric.split('_')[0]
-            ax.plot(xs, ys, styles.get(metric, '-'), color=color, marker='o', markersize=3,
-                    label=f'{label} ({kind})')
-            plotted += 1
-        steps = records[-1].get('lr_steps') if records else None
-        if steps and x == 'iter':
-            for s in steps:
-                ax.axvline(s, color=color, linestyle=':', linewidth=1, alpha=0.7)
-    if plotted == 0:
+            # 'bbox'/'segm' for the headline AP, the full key for AP50 etc.
+            short = kind if metric in ('bbox_mAP', 'segm_mAP') else metric
+            ax.plot(xs, ys, _METRIC_STYLES.get(kind, ':'), color=color, marker='o',
+                    markersize=3, label=f'{label} ({short})')
+            series.append(dict(label=label, metric=metric, x=list(xs), y=list(ys)))
+        drops = _lr_drop_positions(records, x)
+        markers[label] = drops
+        for pos in drops:
+            ax.axvline(pos, color=color, linestyle=':', linewidth=1, alpha=0.7)
+    if not series:
         plt.close(fig)
         raise ValueError('no AP values to plot')
     ax.set_xlabel('iterations' if x == 'iter' else 'images seen')
@@ -130,4 +198,17 @@ def plot_runs(runs: Dict[str, List[dict]],
         fig.savefig(svg)
         written.append(svg)
     plt.close(fig)
-    return written
+    if data_path:
+        with open(data_path, 'w') as f:
+            json.dump(dict(x=x, series=series, lr_markers=markers), f, indent=1)
+        written.append(data_path)
+    return CurvePlot(files=written, series=series, lr_markers=markers)
+
+
+def plot_runs(runs: Dict[str, List[dict]],
+              out_path: str,
+              x: str = 'iter',
+              metrics: Sequence[str] = ('bbox_mAP', 'segm_mAP'),
+              title: Optional[str] = None) -> List[str]:
+    """:func:`plot_curves`, returning only the files written (the original API)."""
+    return plot_curves(runs, out_path, x=x, metrics=metrics, title=title).files

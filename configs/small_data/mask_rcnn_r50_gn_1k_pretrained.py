@@ -1,0 +1,24 @@
+# ImageNet-pretrained twin of ./mask_rcnn_r50_gn_1k_scratch.py: the same model, data
+# and hyper-parameters (the paper grid-searched them on this model and reused them for
+# scratch), the backbone initialized from Detectron's ImageNet GN ResNet-50 and fine-tuned
+# with its GN layers in training mode, as in configs/pretrained/mask_rcnn_r50_gn_*.py
+# (a test holds the two init settings equal).
+# Paper (box AP, best along training): pretrained 9.9, scratch 3.5 (5.4 with
+# hyper-parameters tuned for scratch).
+# Length not in the paper: 15k iterations, interpolated log-linearly in the number
+# of images between the paper's 10k (60k) and full-COCO (3x = 270k) pretrained lengths.
+# LR x0.02 at 5000 and 11667: the paper's last-60k/last-20k rule does not fit a
+# schedule under 90k, so the 1x shape is shrunk with it ((60k, 20k) x 15k / 90k).
+_base_ = './mask_rcnn_r50_gn_1k_scratch.py'
+
+model = dict(
+    # Detectron's GN ResNet-50 was trained on BGR images minus the mean, not divided by
+    # the std: feed it the same.
+    data_preprocessor=dict(
+        mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
+    backbone=dict(
+        init_cfg=dict(_delete_=True, type='Pretrained',
+                      checkpoint='open-mmlab://detectron/resnet50_gn')))
+train_cfg = dict(
+    schedule=dict(total_iters=15000, drops_before_end=(10000, 3333)),
+    val_interval=15000)

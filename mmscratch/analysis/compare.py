@@ -1,0 +1,429 @@
+"""The paper's tables from a set of work dirs: scratch vs pretrained, per schedule.
+
+A run is a work dir written by ``tools/train.py``. What is read from it:
+
+* its name: ``curve_meta.json``'s ``config_name`` (written by
+  ``ConvergenceCurveHook``), else the config MMEngine dumped into the work
+  dir (``<config name>.py``), else the directory name;
+* whether it is the scratch or the pretrained arm: from the dumped config
+  (a ``Pretrained`` init of the backbone or a ``load_from`` that is not a
+  resume means pretrained), else from the name. The config is the authority
+  because ``configs/scratch/x.py`` and ``configs/pretrained/x.py`` dump
+  under the same file name;
+* its AP: the last record of ``curve.jsonl``, else the last
+  ``coco/bbox_mAP``/``coco/segm_mAP`` in ``*/vis_data/scalars.json`` (a run
+  without the curve hook). The best AP along the curve is kept too: the
+  small-data regimes report it (the peak before overfitting).
+
+Config names of the paper's configs (``mask_rcnn_r50_gn_6x``,
+``cascade_mask_rcnn_r101_syncbn_ms_9x``, ``mask_rcnn_r50_gn_10k_scratch``)
+are parsed into architecture, depth, norm, augmentation, schedule and data
+regime; where one matches a setting of the paper, its number from
+:mod:`.paper_reference` is shown beside ours.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import json
+import os
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from .curves import CURVE_FILE, read_curve
+from .paper_reference import reference_ap
+
+_NAME_RE = re.compile(
+    r'^(?P<arch>cascade_mask_rcnn|mask_rcnn|faster_rcnn)'
+    r'_(?P<depth>r50|r101|x101|x152)'
+    r'_(?P<norm>gn|syncbn)'
+    r'(?:_(?P<aug>ms|lsj))?'
+    r'(?:_(?P<schedule>\d+(?:\.\d+)?x|\d+e))?'
+    r'(?:_(?P<data>\d+(?:\.\d+)?k))?'
+    r'(?:_(?P<arm>scratch|pretrained))?$')
+
+_ARCH_NAMES = {'mask_rcnn': 'Mask R-CNN', 'faster_rcnn': 'Faster R-CNN',
+               'cascade_mask_rcnn': 'Cascade Mask R-CNN'}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigKey:
+    """A config name taken apart; fields are ``None`` where the name is silent."""
+
+    name: str
+    arch: Optional[str] = None
+    depth: Optional[str] = None
+    norm: Optional[str] = None
+    aug: Optional[str] = None
+    schedule: Optional[str] = None
+    data: Optional[int] = None
+    arm: Optional[str] = None
+
+    @property
+    def parsed(self) -> bool:
+        return self.arch is not None
+
+    @property
+    def model(self) -> str:
+        """Row label: 'Mask R-CNN R50 GN (ms)', or the bare name of another config."""
+        if not self.parsed:
+            return re.sub(r'_(scratch|pretrained)$', '', self.name)
+        norm = {'gn': 'GN', 'syncbn': 'SyncBN'}[self.norm]
+        text = f'{_ARCH_NAMES[self.arch]} {self.depth.upper()} {norm}'
+        return text + (f' ({self.aug})' if self.aug else '')
+
+
+def parse_config_name(name: str) -> ConfigKey:
+    """Parse ``[scratch/|pretrained/]<arch>_<depth>_<norm>[_aug][_Nx][_Nk][_arm]``.
+
+    A leading ``scratch/`` or ``pretrained/`` folder (as in ``configs/``)
+    sets the arm. Names of other configs give a key with only ``name`` (and
+    ``arm`` when they end in ``_scratch``/``_pretrained``).
+    """
+    base = name[:-3] if name.endswith('.py') else name
+    parts = base.replace('\\', '/').split('/')
+    folder_arm = parts[-2] if len(parts) > 1 and parts[-2] in ('scratch', 'pretrained') else None
+    stem = parts[-1]
+    match = _NAME_RE.match(stem)
+    if not match:
+        tail = re.search(r'_(scratch|pretrained)$', stem)
+        return ConfigKey(name=stem, arm=folder_arm or (tail.group(1) if tail else None))
+    g = match.groupdict()
+    data = None
+    if g['data']:
+        data = int(round(float(g['data'][:-1]) * 1000))
+    return ConfigKey(name=stem, arch=g['arch'], depth=g['depth'], norm=g['norm'],
+                     aug=g['aug'], schedule=g['schedule'], data=data,
+                     arm=folder_arm or g['arm'])
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One run's numbers (AP in percent, ``None`` where not measured)."""
+
+    work_dir: str
+    config_name: str
+    key: ConfigKey
+    arm: str
+    schedule: str
+    iters: Optional[int] = None
+    images_seen: Optional[int] = None
+    bbox: Optional[float] = None
+    segm: Optional[float] = None
+    best_bbox: Optional[float] = None
+    best_bbox_iter: Optional[int] = None
+    best_segm: Optional[float] = None
+    source: str = 'none'
+    num_evals: int = 0
+
+    @property
+    def reference(self) -> Dict[str, Optional[float]]:
+        k = self.key
+        return reference_ap(k.arch, k.depth, k.norm, self.arm, schedule=k.schedule,
+                            data=k.data, aug=k.aug)
+
+    def as_row(self) -> dict:
+        """Flat dict for the CSV (one row per run)."""
+        ref = self.reference
+        return OrderedDict(
+            work_dir=self.work_dir, config_name=self.config_name, model=self.key.model,
+            data=self.key.data or '', schedule=self.schedule, arm=self.arm,
+            iters=self.iters, images_seen=self.images_seen,
+            bbox_mAP=_round(self.bbox), segm_mAP=_round(self.segm),
+            best_bbox_mAP=_round(self.best_bbox), best_bbox_iter=self.best_bbox_iter,
+            best_segm_mAP=_round(self.best_segm),
+            paper_bbox_mAP=ref['bbox'], paper_segm_mAP=ref['segm'], source=self.source)
+
+
+def _round(value: Optional[float], digits: int = 2) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+# --------------------------------------------------------------------- finding
+def is_run_dir(path: str) -> bool:
+    """A work dir of a training run: a curve, curve meta or MMEngine scalars."""
+    return (osp.isfile(osp.join(path, CURVE_FILE))
+            or osp.isfile(osp.join(path, 'curve_meta.json'))
+            or bool(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json'))))
+
+
+def find_run_dirs(paths: Iterable[str], max_depth: int = 4) -> List[str]:
+    """Run dirs among ``paths``: each path itself, or the runs below it.
+
+    A sweep root (``work_root/1k/scratch``, ...) can be passed whole. The
+    search does not descend into a run dir (its timestamped log folders are
+    not runs) and stops ``max_depth`` levels down.
+    """
+    found: List[str] = []
+    for path in paths:
+        if not osp.isdir(path):
+            raise FileNotFoundError(f'not a directory: {path}')
+        if is_run_dir(path):
+            found.append(path)
+            continue
+        base_depth = path.rstrip(os.sep).count(os.sep)
+        for root, dirs, _ in os.walk(path):
+            dirs.sort()
+            if root.rstrip(os.sep).count(os.sep) - base_depth >= max_depth:
+                dirs[:] = []
+            if root != path and is_run_dir(root):
+                found.append(root)
+                dirs[:] = []
+    return list(dict.fromkeys(osp.normpath(p) for p in found))
+
+
+# --------------------------------------------------------------------- reading
+def _dumped_config_path(work_dir: str, config_name: Optional[str]) -> Optional[str]:
+    if config_name and osp.isfile(osp.join(work_dir, f'{config_name}.py')):
+        return osp.join(work_dir, f'{config_name}.py')
+    candidates = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if candidates:
+        return candidates[0]
+    # MMEngine also keeps a copy in each timestamped log folder.
+    logged = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'config.py')))
+    return logged[-1] if logged else None
+
+
+def _load_config(path: str):
+    from mmengine.config import Config
+    # The dumped config is flat; importing mmscratch for it is not needed.
+    return Config.fromfile(path, import_custom_modules=False)
+
+
+def detect_arm(cfg, name: str = '') -> str:
+    """'pretrained' if the config initializes from trained weights, else 'scratch'.
+
+    Pretrained means: a ``Pretrained`` ``init_cfg`` on the model or its
+    backbone, a ``backbone.pretrained`` path, or ``load_from`` without
+    ``resume`` (fine-tuning a checkpoint; with ``resume`` it is the run's
+    own checkpoint). A config that says nothing falls back on the name.
+    """
+    if cfg is not None:
+        model = cfg.get('model') or {}
+        backbone = model.get('backbone') or {}
+        for init in (model.get('init_cfg'), backbone.get('init_cfg')):
+            inits = init if isinstance(init, (list, tuple)) else [init]
+            if any(isinstance(i, dict) and i.get('type') == 'Pretrained' for i in inits):
+                return 'pretrained'
+        if backbone.get('pretrained'):
+            return 'pretrained'
+        if cfg.get('load_from') and not cfg.get('resume', False):
+            return 'pretrained'
+    key = parse_config_name(name) if name else None
+    if key is not None and key.arm:
+        return key.arm
+    return 'scratch'
+
+
+def schedule_label(cfg, key: ConfigKey, max_iters: Optional[int]) -> str:
+    """'6x' from the name, else from ``train_cfg.schedule``, else iterations run."""
+    if key.schedule:
+        return key.schedule
+    schedule = ((cfg.get('train_cfg') or {}).get('schedule') or {}) if cfg is not None else {}
+    if schedule.get('total_iters'):
+        return iters_label(schedule['total_iters'])
+    if schedule.get('multiple'):
+        return f'{schedule["multiple"]:g}x'
+    if cfg is not None and (cfg.get('train_cfg') or {}).get('max_iters'):
+        return iters_label(cfg.train_cfg.max_iters)
+    return iters_label(max_iters) if max_iters else '?'
+
+
+def iters_label(iters: int) -> str:
+    """'220k it' for round thousands, else '30 it'."""
+    return f'{iters // 1000}k it' if iters >= 1000 and iters % 1000 == 0 else f'{iters} it'
+
+
+def _scalars_ap(work_dir: str) -> List[dict]:
+    """Evaluation records from MMEngine's ``*/vis_data/scalars.json`` files."""
+    records = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if 'coco/bbox_mAP' not in entry and 'coco/segm_mAP' not in entry:
+                    continue
+                records.append(dict(iter=entry.get('step', entry.get('iter')),
+                                    bbox_mAP=entry.get('coco/bbox_mAP'),
+                                    segm_mAP=entry.get('coco/segm_mAP')))
+    return records
+
+
+def _pct(value) -> Optional[float]:
+    # pycocotools writes -1 for "not measurable"; that is no AP, not -100 %.
+    return None if value is None or value < 0 else 100.0 * float(value)
+
+
+def load_run(work_dir: str, arm: Optional[str] = None) -> RunResult:
+    """Read one run (see the module docstring); ``arm`` overrides detection."""
+    meta_path = osp.join(work_dir, 'curve_meta.json')
+    meta = {}
+    if osp.isfile(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+    dumped = _dumped_config_path(work_dir, meta.get('config_name'))
+    config_name = meta.get('config_name')
+    if not config_name and dumped and not dumped.endswith(osp.join('vis_data', 'config.py')):
+        config_name = osp.splitext(osp.basename(dumped))[0]
+    config_name = config_name or osp.basename(osp.normpath(work_dir))
+    cfg = _load_config(dumped) if dumped else None
+    key = parse_config_name(config_name)
+    result = RunResult(work_dir=work_dir, config_name=config_name, key=key,
+                       arm=arm or detect_arm(cfg, config_name),
+                       schedule=schedule_label(cfg, key, meta.get('max_iters')))
+
+    records: List[dict] = []
+    if osp.isfile(osp.join(work_dir, CURVE_FILE)):
+        records = read_curve(work_dir)
+        result.source = 'curve'
+    if not records:
+        records = _scalars_ap(work_dir)
+        result.source = 'scalars' if records else 'none'
+    if not records:
+        return result
+    last = records[-1]
+    result.num_evals = len(records)
+    result.iters = last.get('iter')
+    result.images_seen = last.get('images_seen')
+    result.bbox = _pct(last.get('bbox_mAP'))
+    result.segm = _pct(last.get('segm_mAP'))
+    scored = [(r['bbox_mAP'], r['iter']) for r in records
+              if r.get('bbox_mAP') is not None and r['bbox_mAP'] >= 0]
+    if scored:
+        best, best_iter = max(scored, key=lambda t: (t[0], -(t[1] or 0)))
+        result.best_bbox, result.best_bbox_iter = 100.0 * best, best_iter
+    segms = [r['segm_mAP'] for r in records
+             if r.get('segm_mAP') is not None and r['segm_mAP'] >= 0]
+    if segms:
+        result.best_segm = 100.0 * max(segms)
+    return result
+
+
+def load_runs(paths: Iterable[str]) -> List[RunResult]:
+    return [load_run(p) for p in find_run_dirs(paths)]
+
+
+# -------------------------------------------------------------------- tables
+def _fmt(value: Optional[float]) -> str:
+    return '–' if value is None else f'{value:.1f}'
+
+
+def _cell(values: Sequence[Optional[float]]) -> str:
+    """One value, or several runs of the same setting joined with ' / '."""
+    return ' / '.join(_fmt(v) for v in values) if values else '–'
+
+
+def comparison_rows(results: Sequence[RunResult]) -> List[dict]:
+    """One row per (model, data regime, schedule), scratch and pretrained side by side.
+
+    A small-data regime is one row whatever the schedules: its two arms run
+    different lengths (the paper's 10k: pretrained 60k, scratch 220k).
+    """
+    groups: 'OrderedDict[tuple, dict]' = OrderedDict()
+    for r in sorted(results, key=lambda r: (r.key.model, r.key.data or 0,
+                                             _schedule_sort(r.schedule), r.work_dir)):
+        gkey = (r.key.model, r.key.data, None if r.key.data else r.schedule)
+        row = groups.setdefault(gkey, dict(model=r.key.model, data=r.key.data,
+                                           schedules={}, runs={a: [] for a in
+                                                               ('scratch', 'pretrained')}))
+        row['runs'][r.arm].append(r)
+        row['schedules'].setdefault(r.arm, r.schedule)
+    rows = []
+    for row in groups.values():
+        refs = {}
+        for arm in ('scratch', 'pretrained'):
+            arm_runs = row['runs'][arm]
+            refs[arm] = arm_runs[0].reference if arm_runs else _reference_for_row(row, arm)
+        if row['data']:
+            schedule = ' / '.join(f'{a}: {row["schedules"][a]}' for a in ('scratch', 'pretrained')
+                                  if a in row['schedules'])
+        else:
+            schedule = next(iter(row['schedules'].values()))
+        rows.append(dict(model=row['model'], data=row['data'], schedule=schedule,
+                         runs=row['runs'], refs=refs))
+    return rows
+
+
+def _reference_for_row(row: dict, arm: str) -> dict:
+    """The paper's number for the arm we did not run (so it still shows)."""
+    other = row['runs']['scratch'] or row['runs']['pretrained']
+    k = other[0].key
+    return reference_ap(k.arch, k.depth, k.norm, arm, schedule=k.schedule, data=k.data,
+                        aug=k.aug)
+
+
+def _schedule_sort(label: str):
+    number = re.match(r'[\d.]+', label or '')
+    return (float(number.group()) if number else float('inf'), label)
+
+
+def to_markdown(results: Sequence[RunResult], title: str = 'Scratch vs ImageNet-pretrained',
+                best: bool = False) -> str:
+    """The comparison table and the per-run table, as Markdown.
+
+    Args:
+        results: the runs.
+        title: heading of the comparison.
+        best: use the best AP along the curve instead of the last (the
+            small-data protocol: the paper reports the peak).
+    """
+    which = 'best' if best else 'final'
+    lines = [f'## {title} (COCO AP %, {which}; paper in parentheses)', '',
+             '| model | data | schedule | box AP scratch | box AP pretrained | box Δ '
+             '| mask AP scratch | mask AP pretrained |',
+             '|---|---|---|---:|---:|---:|---:|---:|']
+    for row in comparison_rows(results):
+        cells = []
+        box = {}
+        for metric in ('bbox', 'segm'):
+            for arm in ('scratch', 'pretrained'):
+                values = [_value(r, metric, best) for r in row['runs'][arm]]
+                text = _cell(values)
+                ref = row['refs'][arm][metric]
+                if ref is not None:
+                    text += f' ({ref:.1f})'
+                cells.append(text)
+                if metric == 'bbox':
+                    box[arm] = values
+            if metric == 'bbox':
+                s, p = box['scratch'], box['pretrained']
+                delta = (f'{s[0] - p[0]:+.1f}' if len(s) == 1 and len(p) == 1
+                         and s[0] is not None and p[0] is not None else '–')
+                cells.append(delta)
+        data = f'{row["data"]:,}' if row['data'] else 'full'
+        lines.append(f'| {row["model"]} | {data} | {row["schedule"]} | ' + ' | '.join(cells) + ' |')
+    lines += ['', '## Runs', '',
+              '| run | config | arm | schedule | iterations | images seen | box AP '
+              '| best box AP (iter) | mask AP | source |',
+              '|---|---|---|---|---:|---:|---:|---:|---:|---|']
+    for r in results:
+        best_txt = (f'{r.best_bbox:.1f} ({r.best_bbox_iter})' if r.best_bbox is not None else '–')
+        images = f'{r.images_seen:,}' if r.images_seen is not None else '–'
+        iters = r.iters if r.iters is not None else '–'
+        lines.append(f'| {r.work_dir} | {r.config_name} | {r.arm} | {r.schedule} | {iters} '
+                     f'| {images} | {_fmt(r.bbox)} | {best_txt} | {_fmt(r.segm)} | {r.source} |')
+    return '\n'.join(lines) + '\n'
+
+
+def _value(r: RunResult, metric: str, best: bool) -> Optional[float]:
+    if best:
+        return r.best_bbox if metric == 'bbox' else r.best_segm
+    return r.bbox if metric == 'bbox' else r.segm
+
+
+def write_csv(results: Sequence[RunResult], path: str) -> None:
+    """One row per run (:meth:`RunResult.as_row`), the paper's numbers included."""
+    rows = [r.as_row() for r in results]
+    fields = list(rows[0].keys()) if rows else list(RunResult.__dataclass_fields__)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: '' if v is None else v for k, v in row.items()})

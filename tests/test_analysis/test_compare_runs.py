@@ -1,0 +1,189 @@
+"""The scratch-vs-pretrained tables: name parsing, paper lookup, run reading, CLI."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmscratch.analysis.compare import (find_run_dirs, load_run, load_runs,
+                                        parse_config_name, to_markdown, write_csv)
+from mmscratch.analysis.curves import write_curve
+from mmscratch.analysis.paper_reference import (BOX_AP_BY_SCHEDULE, SMALL_DATA,
+                                                reference_ap, reference_markdown)
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools'))
+import compare_runs as compare_tool  # noqa: E402
+
+SCRATCH_CFG = "model = dict(backbone=dict(type='ResNet', depth=50, init_cfg=None))\n"
+PRETRAINED_CFG = ("model = dict(backbone=dict(type='ResNet', depth=50, init_cfg=dict("
+                  "type='Pretrained', checkpoint='open-mmlab://detectron/resnet50_gn')))\n")
+
+
+def make_run(root, name, config_name, config_text, aps, total=540_000, meta=True):
+    """A work dir as training leaves it: curve, curve meta, dumped config."""
+    run = root / name
+    run.mkdir(parents=True)
+    records = [dict(iter=total * (i + 1) // len(aps), images_seen=16 * total * (i + 1) // len(aps),
+                    lr_steps=[], bbox_mAP=b, segm_mAP=s) for i, (b, s) in enumerate(aps)]
+    write_curve(str(run / 'curve.jsonl'), records)
+    if meta:
+        (run / 'curve_meta.json').write_text(json.dumps(dict(config_name=config_name,
+                                                             max_iters=total)))
+    (run / f'{config_name}.py').write_text(config_text)
+    return run
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('mask_rcnn_r50_gn_6x', dict(arch='mask_rcnn', depth='r50', norm='gn', schedule='6x')),
+    ('pretrained/mask_rcnn_r101_gn_3x.py', dict(depth='r101', schedule='3x', arm='pretrained')),
+    ('cascade_mask_rcnn_r50_syncbn_ms_9x', dict(arch='cascade_mask_rcnn', norm='syncbn',
+                                                aug='ms', schedule='9x')),
+    ('mask_rcnn_r50_syncbn_lsj_100e', dict(aug='lsj', schedule='100e')),
+    ('mask_rcnn_r50_gn_3.5k_scratch', dict(data=3500, arm='scratch', schedule=None)),
+    ('mask_rcnn_r50_gn_10k_pretrained', dict(data=10_000, arm='pretrained')),
+    ('mask_rcnn_gn_shapes', dict(arch=None, arm=None)),
+    ('my_detector_pretrained', dict(arch=None, arm='pretrained')),
+])
+def test_parse_config_name(name, expected):
+    key = parse_config_name(name)
+    for field, value in expected.items():
+        assert getattr(key, field) == value, (name, field)
+
+
+def test_reference_numbers_come_from_the_paper_table():
+    assert reference_ap('mask_rcnn', 'r50', 'gn', 'scratch', '6x') == dict(bbox=41.3, segm=36.6)
+    assert reference_ap('mask_rcnn', 'r50', 'gn', 'pretrained', '2x') == dict(bbox=40.3, segm=None)
+    assert reference_ap('mask_rcnn', 'r101', 'gn', 'scratch', '4x')['bbox'] == 41.8
+    # R101 pretrained is best at both 3x and 4x: its mask AP belongs to neither cell
+    assert reference_ap('mask_rcnn', 'r101', 'gn', 'pretrained', '3x') == dict(bbox=42.3, segm=None)
+    assert reference_ap('mask_rcnn', 'r50', 'gn', 'scratch', data=1000)['bbox'] == 3.5
+    assert reference_ap('mask_rcnn', 'r50', 'gn', 'pretrained', data=35_000)['bbox'] == 36.3
+    # settings the paper has no single number for
+    none = dict(bbox=None, segm=None)
+    assert reference_ap('faster_rcnn', 'r50', 'gn', 'scratch', '6x') == none
+    assert reference_ap('mask_rcnn', 'r50', 'syncbn', 'scratch', '6x') == none
+    assert reference_ap('mask_rcnn', 'r50', 'gn', 'scratch', '9x', aug='ms') == none
+    assert reference_ap('mask_rcnn', 'r50', 'gn', 'scratch', '1x') == none
+    with pytest.raises(ValueError):
+        reference_ap('mask_rcnn', 'r50', 'gn', 'finetuned', '6x')
+    table = reference_markdown()
+    assert '| Mask R-CNN R50 GN random init | 36.8 | 39.5 | 40.6 | 40.7 | 41.3 |' in table
+    assert '3.5 (5.4 tuned)' in table
+    assert len(BOX_AP_BY_SCHEDULE) == 4 and set(SMALL_DATA) == {1000, 3500, 10_000, 35_000}
+
+
+def test_arm_comes_from_the_dumped_config_not_the_file_name(tmp_path):
+    # configs/scratch/x.py and configs/pretrained/x.py dump under the same name
+    name = 'mask_rcnn_r50_gn_6x'
+    scratch = make_run(tmp_path, 's', name, SCRATCH_CFG, [(0.3, 0.25), (0.412, 0.364)])
+    pre = make_run(tmp_path, 'p', name, PRETRAINED_CFG, [(0.40, 0.35), (0.409, 0.362)])
+    finetune_cfg = SCRATCH_CFG + "load_from = 'prior/iter_30.pth'\nresume = False\n"
+    resume_cfg = SCRATCH_CFG + "load_from = 'r/iter_30.pth'\nresume = True\n"
+    finetuned = make_run(tmp_path, 'f', 'mask_rcnn_gn_shapes', finetune_cfg, [(0.1, 0.1)])
+    resumed = make_run(tmp_path, 'r', 'mask_rcnn_gn_shapes', resume_cfg, [(0.1, 0.1)])
+    assert load_run(str(scratch)).arm == 'scratch'
+    assert load_run(str(pre)).arm == 'pretrained'
+    assert load_run(str(finetuned)).arm == 'pretrained'
+    assert load_run(str(resumed)).arm == 'scratch'  # its own checkpoint, not a pretrained one
+    result = load_run(str(scratch))
+    assert result.bbox == pytest.approx(41.2) and result.segm == pytest.approx(36.4)
+    assert result.best_bbox_iter == 540_000 and result.schedule == '6x'
+    assert result.reference == dict(bbox=41.3, segm=36.6)
+
+
+def test_scalars_json_is_the_fallback_without_a_curve(tmp_path):
+    run = tmp_path / 'old_run'
+    (run / '20240101_000000' / 'vis_data').mkdir(parents=True)
+    lines = [dict(loss=1.0, step=10), {'coco/bbox_mAP': 0.2, 'coco/segm_mAP': 0.18, 'step': 90000},
+             {'coco/bbox_mAP': 0.35, 'coco/segm_mAP': 0.31, 'step': 180000}]
+    (run / '20240101_000000' / 'vis_data' / 'scalars.json').write_text(
+        '\n'.join(json.dumps(x) for x in lines) + '\n')
+    (run / 'faster_rcnn_r50_gn_2x.py').write_text(SCRATCH_CFG)
+    result = load_run(str(run))
+    assert result.source == 'scalars'
+    assert result.config_name == 'faster_rcnn_r50_gn_2x'
+    assert (result.bbox, result.segm, result.iters) == (35.0, 31.0, 180000)
+    assert result.reference == dict(bbox=None, segm=None)  # no Faster R-CNN numbers
+
+
+def test_tables_put_scratch_and_pretrained_side_by_side(tmp_path):
+    runs = tmp_path / 'runs'
+    make_run(runs, 's6', 'mask_rcnn_r50_gn_6x', SCRATCH_CFG, [(0.3, 0.2), (0.412, 0.364)])
+    make_run(runs, 'p6', 'mask_rcnn_r50_gn_6x', PRETRAINED_CFG, [(0.409, 0.362)])
+    make_run(runs, 's2', 'mask_rcnn_r50_gn_2x', SCRATCH_CFG, [(0.37, 0.33)], total=180_000)
+    make_run(tmp_path / 'runs' / 'small', 's10k', 'mask_rcnn_r50_gn_10k_scratch', SCRATCH_CFG,
+             [(0.2, 0.18), (0.26, 0.23), (0.25, 0.22)], total=220_000)
+    make_run(tmp_path / 'runs' / 'small', 'p10k', 'mask_rcnn_r50_gn_10k_pretrained',
+             PRETRAINED_CFG, [(0.255, 0.23), (0.24, 0.22)], total=60_000)
+    results = load_runs([str(tmp_path / 'runs')])
+    assert len(results) == 5
+    md = to_markdown(results)
+    rows = {line.split('|')[3].strip() + '@' + line.split('|')[2].strip(): line
+            for line in md.splitlines() if line.startswith('| Mask R-CNN')}
+    assert set(rows) == {'2x@full', '6x@full', 'scratch: 220k it / pretrained: 60k it@10,000'}
+    six = [c.strip() for c in rows['6x@full'].split('|')]
+    assert six[4:10] == ['41.2 (41.3)', '40.9 (41.1)', '+0.3', '36.4 (36.6)', '36.2 (36.4)', '']
+    two = [c.strip() for c in rows['2x@full'].split('|')]
+    assert two[4:6] == ['37.0 (36.8)', '– (40.3)']  # the paper's number for the arm not run
+    # small data: final AP by default, the best along the curve with best=True
+    small = [c.strip() for c in rows['scratch: 220k it / pretrained: 60k it@10,000'].split('|')]
+    assert small[4:6] == ['25.0 (25.9)', '24.0 (26.0)']
+    best = to_markdown(results, best=True)
+    assert '| 26.0 (25.9) | 25.5 (26.0) | +0.5 |' in best
+    assert '26.0 (146666)' in md  # the per-run table shows the peak and where it is
+    out = tmp_path / 'c.csv'
+    write_csv(results, str(out))
+    rows_csv = list(csv.DictReader(out.open()))
+    assert len(rows_csv) == 5
+    p6 = next(r for r in rows_csv if r['work_dir'].endswith('p6'))
+    assert (p6['arm'], p6['bbox_mAP'], p6['paper_bbox_mAP'], p6['paper_segm_mAP']) == \
+        ('pretrained', '40.9', '41.1', '36.4')
+
+
+def test_find_run_dirs_does_not_descend_into_runs(tmp_path):
+    run = make_run(tmp_path, 'r', 'x', SCRATCH_CFG, [(0.1, 0.1)])
+    (run / '20240101_000000' / 'vis_data').mkdir(parents=True)
+    (run / '20240101_000000' / 'vis_data' / 'scalars.json').write_text('')
+    (tmp_path / 'empty').mkdir()
+    assert find_run_dirs([str(tmp_path)]) == [str(run)]
+    assert find_run_dirs([str(tmp_path / 'empty')]) == []
+    with pytest.raises(FileNotFoundError):
+        find_run_dirs([str(tmp_path / 'missing')])
+
+
+def test_cli_writes_markdown_and_csv(tmp_path, capsys):
+    make_run(tmp_path / 'runs', 's', 'mask_rcnn_r50_gn_6x', SCRATCH_CFG, [(0.412, 0.364)])
+    md, table = tmp_path / 'c.md', tmp_path / 'c.csv'
+    compare_tool.main([str(tmp_path / 'runs'), '--out-md', str(md), '--out-csv', str(table)])
+    assert '41.2 (41.3)' in capsys.readouterr().out
+    assert md.read_text().startswith('## Scratch vs ImageNet-pretrained')
+    assert table.read_text().splitlines()[0].startswith('work_dir,config_name')
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(SystemExit, match='no run found'):
+        compare_tool.main([str(empty)])
+
+
+@pytest.mark.slow
+def test_tool_on_real_demo_runs(demo_runs, tmp_path):
+    """``tools/compare_runs.py`` as users run it, on the folder of two real runs."""
+    md, table = tmp_path / 'compare.md', tmp_path / 'compare.csv'
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'compare_runs.py'), str(demo_runs['a'].parent),
+         '--out-md', str(md), '--out-csv', str(table)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(table.open()))
+    assert [Path(r['work_dir']).name for r in rows] == ['a', 'b']
+    for row, iters, images in zip(rows, (12, 6), (48, 24)):
+        assert row['config_name'] == 'mask_rcnn_gn_shapes' and row['arm'] == 'scratch'
+        assert (int(row['iters']), int(row['images_seen'])) == (iters, images)
+        assert row['schedule'] == f'{iters} it' and row['source'] == 'curve'
+        assert 0.0 <= float(row['bbox_mAP']) <= 100.0
+        assert row['paper_bbox_mAP'] == ''  # the demo is no paper setting
+    text = md.read_text()
+    assert '| mask_rcnn_gn_shapes | full | 6 it |' in text
+    assert '| mask_rcnn_gn_shapes | full | 12 it |' in text

@@ -1,0 +1,56 @@
+"""The paper's Figure 3 for a config: images, instances and pixels seen by
+ImageNet pre-training + fine-tuning vs training from scratch.
+
+    python tools/data_budget.py configs/scratch/mask_rcnn_r50_gn_6x.py --finetune-schedule 2x
+
+Schedules: Nx (N x 90k iterations), 220k / 60000 (iterations), 12e (epochs),
+all at the config's batch. The training data is the config's (its annotation
+file if present; COCO train2017 constants otherwise) or --ann-file; the input
+pixels follow the config's train-time resize. Prints Markdown; --out-json
+writes the numbers.
+"""
+import argparse
+import sys
+
+from mmscratch.analysis.data_budget import (IMAGENET_EPOCHS, budget_markdown, config_budget,
+                                            to_json)
+from mmscratch.apis.config_loading import load_config
+from mmscratch.datasets.subsets import parse_size
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file (or mmscratch::REL)')
+    parser.add_argument('--schedule',
+                        help="scratch schedule, e.g. 6x, 220k (default: the config's)")
+    parser.add_argument('--finetune-schedule',
+                        help='fine-tuning schedule of the pretrained arm (default: --schedule)')
+    parser.add_argument('--dataset-size', type=parse_size,
+                        help='training images (e.g. 35000 for a subset); per-image means '
+                        'still come from the data')
+    parser.add_argument('--ann-file', help='training annotations to count (default: the config\'s)')
+    parser.add_argument('--pretrain-epochs', type=float, default=IMAGENET_EPOCHS,
+                        help=f'ImageNet epochs of pre-training (default {IMAGENET_EPOCHS})')
+    parser.add_argument('--images-per-epoch', action='store_true',
+                        help='also report images per epoch and epochs of each arm')
+    parser.add_argument('--out-json', help='write the numbers as JSON')
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        budget = config_budget(cfg, schedule=args.schedule,
+                               finetune_schedule=args.finetune_schedule, ann_file=args.ann_file,
+                               dataset_size=args.dataset_size,
+                               pretrain_epochs=args.pretrain_epochs)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        sys.exit(f'error: {exc}')
+    name = args.config.rsplit('/', 1)[-1]
+    print(budget_markdown(budget, budget['schedules']['finetune'], budget['schedules']['scratch'],
+                          title=f'Data seen: {name}', epochs=args.images_per_epoch))
+    if args.out_json:
+        with open(args.out_json, 'w') as f:
+            f.write(to_json(budget))
+    return budget
+
+
+if __name__ == '__main__':
+    main()
