@@ -14,3 +14,6 @@ model = dict(
         # replaces the scratch twin's init_cfg=None (random initialization)
         init_cfg=dict(_delete_=True, type='Pretrained',
                       checkpoint='open-mmlab://detectron/resnet50_gn')))
+# The scratch twin's hooks without ScratchGuardHook, which would refuse the ImageNet
+# weights (pretrained_custom_hooks: configs/_base_/scratch_runtime.py).
+custom_hooks = _base_.pretrained_custom_hooks

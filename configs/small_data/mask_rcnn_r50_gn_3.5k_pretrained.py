@@ -21,3 +21,5 @@ model = dict(
 train_cfg = dict(
     schedule=dict(total_iters=30000, drops_before_end=(20000, 6667)),
     val_interval=30000)
+# no ScratchGuardHook: this twin loads ImageNet weights on purpose
+custom_hooks = _base_.small_data.pretrained_hooks

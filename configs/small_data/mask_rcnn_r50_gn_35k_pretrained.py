@@ -20,3 +20,5 @@ model = dict(
 train_cfg = dict(
     schedule=dict(total_iters=130000, drops_before_end=(60000, 20000)),
     val_interval=130000)
+# no ScratchGuardHook: this twin loads ImageNet weights on purpose
+custom_hooks = _base_.small_data.pretrained_hooks

@@ -27,4 +27,4 @@ train_cfg = dict(
     # the loop validates only at the end; ConvergenceCurveHook evaluates the rest
     val_interval=345000)
 default_hooks = dict(checkpoint=_base_.small_data.checkpoint)
-custom_hooks = _base_.custom_hooks + _base_.small_data.hooks
+custom_hooks = _base_.small_data.scratch_hooks

@@ -16,8 +16,11 @@ on a loaded :class:`mmengine.Config` and applies exactly what
 * the paper's schedule rule for ``6x`` etc. (``ScratchIterBasedTrainLoop`` +
   ``ScratchScheduleLR``), SGD LR 0.02 / momentum 0.9 / weight decay 1e-4 at
   batch 16 with no decay on norm parameters, ``auto_scale_lr`` on;
-* iteration-based checkpoints and logs, ``custom_imports`` of mmscratch and
-  the SyncBN check hook.
+* iteration-based, crash-safe checkpoints (``SafeCheckpointHook``, the user's
+  other checkpoint options kept) and logs, ``custom_imports`` of mmscratch,
+  the hooks of ``scratch_custom_hooks`` (SyncBN check, from-scratch guard,
+  data seen, convergence curve, exact resume, divergence recovery; one the
+  config already has is not added twice) and a fixed ``randomness.seed``.
 
 Data pipelines, the RPN, losses, train/test settings of the model and the
 optimizer wrapper type (e.g. AMP) are kept.
@@ -49,12 +52,43 @@ FCN_MASK_HEADS = ('FCNMaskHead', 'HTCMaskHead', 'SCNetMaskHead', 'CoarseMaskHead
 
 DEFAULT_VAL_INTERVAL = 30000
 DEFAULT_CHECKPOINT_INTERVAL = 10000
+DEFAULT_SEED = 0
 SYNC_BN_HOOK = 'SyncBNCheckHook'
+#: MMEngine's checkpoint hook, and its crash-safe drop-in replacement.
+CHECKPOINT_HOOK = 'CheckpointHook'
+SAFE_CHECKPOINT_HOOK = 'SafeCheckpointHook'
+#: ``scratch_custom_hooks`` of configs/_base_/scratch_runtime.py, in its order
+#: (the tests hold the two equal).
+SCRATCH_CUSTOM_HOOKS = (
+    dict(type=SYNC_BN_HOOK),
+    dict(type='ScratchGuardHook', strict=True),
+    dict(type='DataSeenHook', sync_interval=50),
+    dict(type='ConvergenceCurveHook', num_points=10),
+    dict(type='ExactResumeHook'),
+    dict(type='DivergenceRecoveryHook'),
+)
 
 
 def _type_name(cfg: dict) -> str:
     obj_type = cfg.get('type', '')
     return obj_type if isinstance(obj_type, str) else getattr(obj_type, '__name__', '')
+
+
+def _safe_checkpoint_type(obj_type):
+    """MMEngine's ``CheckpointHook`` (by name or class) -> ``SafeCheckpointHook``.
+
+    Any other type (already ``SafeCheckpointHook``, or a checkpoint hook of the
+    user's own) is kept.
+    """
+    if obj_type is None:
+        return SAFE_CHECKPOINT_HOOK
+    if isinstance(obj_type, str):
+        return SAFE_CHECKPOINT_HOOK if obj_type.split('.')[-1] == CHECKPOINT_HOOK else obj_type
+    from mmengine.hooks import CheckpointHook
+    if obj_type is CheckpointHook:
+        from ..engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
+        return SafeCheckpointHook
+    return obj_type
 
 
 def parse_norm(norm: Union[str, dict]) -> dict:
@@ -225,8 +259,11 @@ def scratchify(cfg: Config,
 
     hooks = out.get('default_hooks') or ConfigDict()
     hooks.setdefault('logger', ConfigDict(type='LoggerHook')).update(interval=50)
-    hooks.setdefault('checkpoint', ConfigDict(type='CheckpointHook')).update(
+    checkpoint = hooks.get('checkpoint') or ConfigDict(type=SAFE_CHECKPOINT_HOOK)
+    checkpoint['type'] = _safe_checkpoint_type(checkpoint.get('type'))
+    checkpoint.update(
         by_epoch=False, interval=DEFAULT_CHECKPOINT_INTERVAL, max_keep_ckpts=3)
+    hooks['checkpoint'] = checkpoint
     out.default_hooks = hooks
     log_processor = out.get('log_processor') or ConfigDict(type='LogProcessor')
     log_processor.update(window_size=50, by_epoch=False)
@@ -237,7 +274,13 @@ def scratchify(cfg: Config,
         imports['imports'] = list(imports.get('imports', [])) + ['mmscratch']
     out.custom_imports = imports
     custom_hooks = list(out.get('custom_hooks') or [])
-    if not any(isinstance(h, dict) and _type_name(h) == SYNC_BN_HOOK for h in custom_hooks):
-        custom_hooks.append(ConfigDict(type=SYNC_BN_HOOK))
+    present = {_type_name(h) for h in custom_hooks if isinstance(h, dict)}
+    custom_hooks += [ConfigDict(copy.deepcopy(h)) for h in SCRATCH_CUSTOM_HOOKS
+                     if h['type'] not in present]
     out.custom_hooks = custom_hooks
+    # ExactResumeHook needs a fixed seed; a seed of the user's is kept.
+    randomness = out.get('randomness') or ConfigDict()
+    if randomness.get('seed') is None:
+        randomness['seed'] = DEFAULT_SEED
+    out.randomness = randomness
     return out

@@ -64,9 +64,13 @@ def test_schedules_follow_the_documented_rule(configs):
 
 
 def test_evaluation_is_dense_enough_to_catch_the_peak(configs):
+    runtime_cfg = Config.fromfile(str(REPO / 'configs' / '_base_' / 'scratch_runtime.py'))
     for (tag, arm), cfg in configs.items():
         hooks = {h.type: h for h in cfg.custom_hooks}
-        assert set(hooks) == {'SyncBNCheckHook', 'DataSeenHook', 'ConvergenceCurveHook'}
+        runtime = {h['type'] for h in (runtime_cfg.scratch_custom_hooks if arm == 'scratch'
+                                       else runtime_cfg.pretrained_custom_hooks)}
+        assert set(hooks) == runtime and len(hooks) == len(cfg.custom_hooks), (tag, arm)
+        assert ('ScratchGuardHook' in hooks) == (arm == 'scratch')
         schedule = paper_schedule(**cfg.train_cfg.schedule)
         points = spread_eval_points(schedule.total_iters, schedule.steps,
                                     hooks['ConvergenceCurveHook'].num_points)

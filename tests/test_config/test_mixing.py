@@ -18,6 +18,9 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from mmscratch.config import scratchify
+from mmscratch.engine.hooks import (ConvergenceCurveHook, DataSeenHook, DivergenceRecoveryHook,
+                                    ExactResumeHook, SafeCheckpointHook, ScratchGuardHook,
+                                    SyncBNCheckHook)
 from mmscratch.engine.runner import ScratchIterBasedTrainLoop
 from mmscratch.engine.schedulers import ScratchScheduleLR
 from mmscratch.testing import build_model, load_config, norm_layers
@@ -133,6 +136,33 @@ def test_way2_types_import_mmscratch(mixed):
     cfg = mixed['way2_read_base']
     assert cfg.train_cfg['type'] is ScratchIterBasedTrainLoop
     assert cfg.param_scheduler[0]['type'] is ScratchScheduleLR
+    assert cfg.default_hooks.checkpoint['type'] is SafeCheckpointHook
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        SyncBNCheckHook, ScratchGuardHook, DataSeenHook, ConvergenceCurveHook,
+        ExactResumeHook, DivergenceRecoveryHook]
+
+
+@pytest.mark.parametrize('way', WAYS)
+def test_gives_the_reliability_and_analysis_hooks(way, mixed):
+    cfg = recipe_of(mixed[way])
+    assert cfg['default_hooks']['checkpoint']['type'] == 'SafeCheckpointHook'
+    assert [h['type'] for h in cfg['custom_hooks']] == [
+        'SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
+        'ExactResumeHook', 'DivergenceRecoveryHook']
+    assert dict(type='ScratchGuardHook', strict=True) in cfg['custom_hooks']
+
+
+@pytest.mark.parametrize('way', WAYS)
+def test_gives_our_seed(way, mixed, ours):
+    """ExactResumeHook needs a fixed seed: scratchify sets it, the recipe carries it.
+
+    (tests/data/mixing/ keeps the user's randomness, so ways 1 and 2 are checked on
+    the recipe their config holds.)
+    """
+    cfg = mixed[way]
+    randomness = cfg.randomness if way == 'way3_scratchify' else cfg.scratch_recipe.randomness
+    assert ours.randomness == dict(seed=0)
+    assert normalize(randomness) == normalize(ours.randomness)
 
 
 @pytest.mark.parametrize('norm', ['gn', 'syncbn'])

@@ -8,6 +8,7 @@ from mmengine.config import ConfigDict
 import mmscratch
 from mmscratch.apis.train import build_parser, build_train_config
 from mmscratch.config import parse_norm, parse_schedule, parse_scratchify_flag, scratchify
+from mmscratch.config.scratchify import SCRATCH_CUSTOM_HOOKS
 from mmscratch.testing import build_model, load_config, norm_layers, resolve_package_config
 
 MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
@@ -15,6 +16,8 @@ FASTER_RCNN = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 CASCADE = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
 GN32 = dict(type='GN', num_groups=32, requires_grad=True)
 SYNCBN = dict(type='SyncBN', requires_grad=True)
+HOOK_TYPES = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
+              'ExactResumeHook', 'DivergenceRecoveryHook']
 
 
 @pytest.fixture(scope='module')
@@ -107,10 +110,13 @@ def test_mask_rcnn_gets_the_whole_recipe(mask_rcnn):
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0.))
     assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=16)
+    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
     assert cfg.default_hooks.checkpoint.by_epoch is False
     assert cfg.log_processor.by_epoch is False
     assert cfg.custom_imports.imports == ['mmscratch']
-    assert [h['type'] for h in cfg.custom_hooks] == ['SyncBNCheckHook']
+    assert [h['type'] for h in cfg.custom_hooks] == HOOK_TYPES
+    assert dict(type='ScratchGuardHook', strict=True) in cfg.custom_hooks
+    assert cfg.randomness == dict(seed=0)
     # the data and the model's train/test settings are the user's
     assert cfg.train_dataloader == mask_rcnn.train_dataloader
     assert cfg.model.train_cfg == mask_rcnn.model.train_cfg
@@ -180,7 +186,70 @@ def test_keeps_the_users_imports_and_hooks(mask_rcnn):
     cfg.custom_hooks = [dict(type='EMAHook')]
     out = scratchify(cfg, 'SyncBN')
     assert out.custom_imports.imports == ['my_project', 'mmscratch']
-    assert [h['type'] for h in out.custom_hooks] == ['EMAHook', 'SyncBNCheckHook']
+    assert [h['type'] for h in out.custom_hooks] == ['EMAHook'] + HOOK_TYPES
+
+
+def test_adds_only_the_hooks_the_user_does_not_have(mask_rcnn):
+    cfg = copy.deepcopy(mask_rcnn)
+    cfg.custom_hooks = [dict(type='ConvergenceCurveHook', num_points=24),
+                        dict(type='ScratchGuardHook', strict=False)]
+    out = scratchify(cfg)
+    assert [h['type'] for h in out.custom_hooks] == [
+        'ConvergenceCurveHook', 'ScratchGuardHook', 'SyncBNCheckHook', 'DataSeenHook',
+        'ExactResumeHook', 'DivergenceRecoveryHook']
+    # the user's own settings of a hook are kept
+    assert out.custom_hooks[:2] == cfg.custom_hooks
+
+
+def test_hooks_and_seed_are_scratch_runtimes():
+    runtime = load_config('mmscratch::_base_/scratch_runtime.py').to_dict()
+    assert strip_scope(runtime['scratch_custom_hooks']) == list(SCRATCH_CUSTOM_HOOKS)
+    assert runtime['randomness'] == dict(seed=0)
+
+
+def test_checkpoint_hook_becomes_safe_and_keeps_the_users_options(mask_rcnn):
+    cfg = copy.deepcopy(mask_rcnn)
+    cfg.default_hooks.checkpoint = ConfigDict(
+        type='CheckpointHook', interval=1, save_best='coco/bbox_mAP', rule='greater',
+        out_dir='s3://bucket/ckpts')
+    checkpoint = scratchify(cfg).default_hooks.checkpoint
+    assert strip_scope(checkpoint) == dict(
+        type='SafeCheckpointHook', save_best='coco/bbox_mAP', rule='greater',
+        out_dir='s3://bucket/ckpts', by_epoch=False, interval=10000, max_keep_ckpts=3)
+
+
+def test_checkpoint_hook_class_becomes_the_safe_class(mask_rcnn):
+    from mmengine.hooks import CheckpointHook
+    from mmscratch.engine.hooks import SafeCheckpointHook
+    cfg = copy.deepcopy(mask_rcnn)
+    cfg.default_hooks.checkpoint = ConfigDict(type=CheckpointHook, interval=1)
+    assert scratchify(cfg).default_hooks.checkpoint.type is SafeCheckpointHook
+
+
+@pytest.mark.parametrize('checkpoint', [
+    None, ConfigDict(type='MyCheckpointHook', interval=1),
+    ConfigDict(type='SafeCheckpointHook', interval=1)])
+def test_checkpoint_hook_of_another_type_is_kept(mask_rcnn, checkpoint):
+    cfg = copy.deepcopy(mask_rcnn)
+    if checkpoint is None:
+        del cfg.default_hooks['checkpoint']
+    else:
+        cfg.default_hooks.checkpoint = checkpoint
+    out = scratchify(cfg).default_hooks.checkpoint
+    assert out.type == (checkpoint.type if checkpoint else 'SafeCheckpointHook')
+    assert (out.by_epoch, out.interval, out.max_keep_ckpts) == (False, 10000, 3)
+
+
+@pytest.mark.parametrize('randomness,expected', [
+    (None, dict(seed=0)),
+    (dict(seed=42, deterministic=True), dict(seed=42, deterministic=True)),
+    (dict(seed=None, diff_rank_seed=True), dict(seed=0, diff_rank_seed=True)),
+])
+def test_sets_a_seed_unless_the_user_has_one(mask_rcnn, randomness, expected):
+    cfg = copy.deepcopy(mask_rcnn)
+    if randomness is not None:
+        cfg.randomness = ConfigDict(randomness)
+    assert scratchify(cfg).randomness == expected
 
 
 @pytest.mark.parametrize('config,match', [

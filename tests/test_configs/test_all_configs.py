@@ -270,14 +270,59 @@ def test_training_data(path):
     assert strip_scope(test_resizes) == [dict(type='Resize', scale=(1333, 800), keep_ratio=True)]
 
 
+SCRATCH_HOOKS = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
+                 'ExactResumeHook', 'DivergenceRecoveryHook']
+
+
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
 def test_iteration_based_runtime(path):
     cfg = config(path)
+    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
     assert cfg.default_hooks.checkpoint.by_epoch is False
     assert cfg.default_hooks.checkpoint.interval == 10_000
     assert cfg.default_hooks.checkpoint.max_keep_ckpts >= 3
     assert cfg.log_processor.by_epoch is False
     assert [h['type'] for h in cfg.custom_hooks].count('SyncBNCheckHook') == 1
+    assert cfg.randomness.seed == 0  # ExactResumeHook needs a fixed seed
+
+
+@pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
+def test_reliability_and_analysis_hooks(path):
+    """Scratch configs run the from-scratch guard; their pretrained twins every hook but it."""
+    info, cfg = parse(path), config(path)
+    hooks = strip_scope(cfg.to_dict()['custom_hooks'])
+    types = [h['type'] for h in hooks]
+    if info['pretrained']:  # ImageNet weights on purpose: the guard would refuse them
+        assert types == [t for t in SCRATCH_HOOKS if t != 'ScratchGuardHook']
+    else:
+        assert types == SCRATCH_HOOKS
+        assert hooks[1] == dict(type='ScratchGuardHook', strict=True)
+    by_type = {h['type']: h for h in hooks}
+    assert by_type['ConvergenceCurveHook'] == dict(type='ConvergenceCurveHook', num_points=10)
+    # counts synced with the logger, every 50 iterations
+    assert cfg.default_hooks.logger.interval % by_type['DataSeenHook']['sync_interval'] == 0
+    # custom_hooks is one of the two lists scratch_runtime.py defines once
+    lists = strip_scope({k: cfg.to_dict()[k]
+                         for k in ('scratch_custom_hooks', 'pretrained_custom_hooks')})
+    assert [h['type'] for h in lists['scratch_custom_hooks']] == SCRATCH_HOOKS
+    assert lists['pretrained_custom_hooks'] == [h for h in lists['scratch_custom_hooks']
+                                                if h['type'] != 'ScratchGuardHook']
+    assert hooks == lists['pretrained_custom_hooks' if info['pretrained']
+                          else 'scratch_custom_hooks']
+
+
+@pytest.mark.parametrize('path', ['configs/scratch/mask_rcnn_r50_syncbn_lsj_100e.py',
+                                  'configs/pretrained/cascade_mask_rcnn_r101_gn_ms_6x.py'])
+def test_hooks_build(path):
+    import mmscratch  # noqa: F401  (registers the hooks)
+    from mmdet.registry import HOOKS
+    from mmengine.registry import init_default_scope
+    from mmscratch.engine.hooks import SafeCheckpointHook
+    init_default_scope('mmdet')
+    cfg = config(path)
+    assert type(HOOKS.build(cfg.default_hooks.checkpoint.to_dict())) is SafeCheckpointHook
+    built = [HOOKS.build(h) for h in cfg.to_dict()['custom_hooks']]
+    assert [type(h).__name__ for h in built] == [h['type'] for h in cfg.custom_hooks]
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if p.startswith('configs/pretrained/')])
@@ -297,6 +342,9 @@ def test_pretrained_twin_differs_from_its_scratch_config_only_by_the_init(path):
     if info['stem'].endswith('_ms_6x'):
         assert mine['train_cfg'].pop('schedule') == dict(multiple=6)
         assert theirs['train_cfg'].pop('schedule') == dict(multiple=9)
+    # the twin's hooks but the from-scratch guard, which would refuse the ImageNet weights
+    assert mine.pop('custom_hooks') == [h for h in theirs.pop('custom_hooks')
+                                        if h['type'] != 'ScratchGuardHook']
     assert mine == theirs
 
 

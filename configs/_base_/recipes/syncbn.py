@@ -15,7 +15,7 @@
 #   train_cfg = _base_.scratch_recipe.train_cfg  # 6x; or dict(..., schedule=dict(multiple=3))
 #   param_scheduler = _base_.scratch_recipe.param_scheduler
 #   ... and the same for optim_wrapper, auto_scale_lr, default_hooks, log_processor,
-#   custom_imports and custom_hooks.
+#   custom_imports, custom_hooks and randomness.
 #
 # Why one key: MMEngine refuses two bases that define the same top-level key, and
 # your config already has model, train_cfg, ...; so the recipe cannot override
@@ -56,11 +56,23 @@ scratch_recipe = dict(
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0.)),
     auto_scale_lr=dict(enable=True, base_batch_size=16),
-    # iteration-based logging and checkpoints
+    # iteration-based logging and crash-safe checkpoints
     default_hooks=dict(
         logger=dict(type='LoggerHook', interval=50),
-        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000,
+        checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=10000,
                         max_keep_ckpts=3)),
     log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
     custom_imports=dict(imports=['mmscratch'], allow_failed_imports=False),
-    custom_hooks=[dict(type='SyncBNCheckHook')])
+    # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
+    # guard, data seen, convergence curve, exact resume, divergence recovery
+    custom_hooks=[
+        dict(type='SyncBNCheckHook'),
+        dict(type='ScratchGuardHook', strict=True),
+        dict(type='DataSeenHook', sync_interval=50),
+        dict(type='ConvergenceCurveHook', num_points=10),
+        dict(type='ExactResumeHook'),
+        dict(type='DivergenceRecoveryHook'),
+    ],
+    # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
+    # needs deterministic=True: docs/reliability.md)
+    randomness=dict(seed=0))

@@ -23,9 +23,24 @@ small_data = dict(
         dict(type='RandomFlip', prob=0.5),
         dict(type='PackDetInputs'),
     ],
-    hooks=[
+    # configs/_base_/scratch_runtime.py's hooks with 24 curve points (MMEngine
+    # replaces lists whole, so the list is spelled out; a test holds it equal to
+    # the runtime's apart from the curve density); the pretrained twins drop
+    # the scratch guard, as configs/pretrained/* do.
+    scratch_hooks=[
+        dict(type='SyncBNCheckHook'),
+        dict(type='ScratchGuardHook', strict=True),
         dict(type='DataSeenHook', sync_interval=50),
         dict(type='ConvergenceCurveHook', num_points=24),
+        dict(type='ExactResumeHook'),
+        dict(type='DivergenceRecoveryHook'),
+    ],
+    pretrained_hooks=[
+        dict(type='SyncBNCheckHook'),
+        dict(type='DataSeenHook', sync_interval=50),
+        dict(type='ConvergenceCurveHook', num_points=24),
+        dict(type='ExactResumeHook'),
+        dict(type='DivergenceRecoveryHook'),
     ],
     checkpoint=dict(save_best='coco/bbox_mAP', rule='greater'),
 )

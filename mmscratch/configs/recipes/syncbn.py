@@ -21,6 +21,7 @@
 #   default_hooks.update(scratch_recipe.default_hooks)
 #   log_processor.update(scratch_recipe.log_processor)
 #   custom_hooks = scratch_recipe.custom_hooks
+#   randomness = scratch_recipe.randomness
 #
 # The values are those of the text configs (configs/_base_/recipes/syncbn.py, the
 # model bases, schedules/scratch_6x.py, scratch_runtime.py); the tests hold them
@@ -28,6 +29,12 @@
 # custom_imports to pure-Python configs, and building them imports mmscratch,
 # which registers the rest. MMDetection's types stay strings, resolved in the
 # 'mmdet' default scope of your config.
+from mmscratch.engine.hooks.convergence_curve_hook import ConvergenceCurveHook
+from mmscratch.engine.hooks.data_seen_hook import DataSeenHook
+from mmscratch.engine.hooks.divergence_recovery_hook import DivergenceRecoveryHook
+from mmscratch.engine.hooks.exact_resume_hook import ExactResumeHook
+from mmscratch.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
+from mmscratch.engine.hooks.scratch_guard_hook import ScratchGuardHook
 from mmscratch.engine.hooks.syncbn_check_hook import SyncBNCheckHook
 from mmscratch.engine.runner.scratch_loop import ScratchIterBasedTrainLoop
 from mmscratch.engine.schedulers.scratch_schedule_lr import ScratchScheduleLR
@@ -60,10 +67,22 @@ scratch_recipe = dict(
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0.)),
     auto_scale_lr=dict(enable=True, base_batch_size=16),
-    # iteration-based logging and checkpoints
+    # iteration-based logging and crash-safe checkpoints
     default_hooks=dict(
         logger=dict(type='LoggerHook', interval=50),
-        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000,
+        checkpoint=dict(type=SafeCheckpointHook, by_epoch=False, interval=10000,
                         max_keep_ckpts=3)),
     log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
-    custom_hooks=[dict(type=SyncBNCheckHook)])
+    # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
+    # guard, data seen, convergence curve, exact resume, divergence recovery
+    custom_hooks=[
+        dict(type=SyncBNCheckHook),
+        dict(type=ScratchGuardHook, strict=True),
+        dict(type=DataSeenHook, sync_interval=50),
+        dict(type=ConvergenceCurveHook, num_points=10),
+        dict(type=ExactResumeHook),
+        dict(type=DivergenceRecoveryHook),
+    ],
+    # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
+    # needs deterministic=True: docs/reliability.md)
+    randomness=dict(seed=0))

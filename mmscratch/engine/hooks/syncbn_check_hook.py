@@ -105,7 +105,7 @@ class SyncBNCheckHook(Hook):
             'the reason it trains with GN or with SyncBN over 16 images. '
             'Launch with several processes (tools/dist_train.sh CONFIG NUM_GPUS, '
             'NUM_GPUS >= 2), or use the GN twin of this config; set '
-            "custom_hooks=[dict(type='SyncBNCheckHook', strict=False)] to train "
+            "--cfg-options custom_hooks.0.strict=False to train "
             'with per-GPU BN anyway.')
         if self.strict:
             raise SyncBNWithoutProcessGroup(message)
