@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os.path as osp
 from typing import Iterator, Tuple, Union
 
 import torch.nn as nn

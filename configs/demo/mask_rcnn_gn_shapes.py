@@ -96,21 +96,26 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
 test_evaluator = val_evaluator
 
 # The paper's rule at the demo's own base batch of 4 images: linear warm-up,
-# then LR x0.1 at 200 and at 70 iterations before the end (the paper's 60k and
+# then LR x0.1 at 300 and at 100 iterations before the end (the paper's 60k and
 # 20k of a 90k-multiple schedule, shrunk with it). Two processes x 4 images
 # halve every count (ScratchIterBasedTrainLoop applies the linear scaling rule).
 train_cfg = dict(
     type='ScratchIterBasedTrainLoop',
-    schedule=dict(total_iters=1000, drops_before_end=(200, 70),
+    schedule=dict(total_iters=1500, drops_before_end=(300, 100),
                   warmup_iters=100, warmup_factor=1.0 / 3),
     base_batch_size=4,
-    val_interval=1000)
+    val_interval=1500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [dict(type='ScratchScheduleLR', by_epoch=False)]
+# AdamW, not the paper's SGD: the 2-core budget allows ~1500 iterations, and in
+# development runs (an earlier version of the generated data, 500 iterations)
+# AdamW reached bbox AP 0.183 where SGD 0.02 / momentum 0.9 reached 0.157. The
+# full-size configs in configs/scratch/ keep the paper's SGD (LR 0.02 at batch
+# 16, momentum 0.9, weight decay 1e-4).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.05),
     # GN's affine parameters get no weight decay (Detectron's GN recipe)
     paramwise_cfg=dict(norm_decay_mult=0.0),
     clip_grad=None)
@@ -128,7 +133,7 @@ default_hooks = dict(
 # guard that refuses to start if anything is pretrained, frozen or BN-on-2-images.
 custom_hooks = [
     dict(type='DataSeenHook', sync_interval=20),
-    dict(type='ConvergenceCurveHook', num_points=8),
+    dict(type='ConvergenceCurveHook', num_points=6),
     dict(type='ScratchGuardHook', strict=True),
     # Reliability (README): bit-exact --resume, NaN/explosion recovery,
     # skipped-image report

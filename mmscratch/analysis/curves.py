@@ -10,8 +10,9 @@ import dataclasses
 import json
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence
+
+from ..utils.atomic_io import atomic_write_text
 
 CURVE_FILE = 'curve.jsonl'
 PLOT_FILE = 'curve.png'
@@ -43,20 +44,8 @@ def read_curve(path_or_dir: str) -> List[dict]:
 
 def write_curve(path: str, records: Iterable[dict]) -> None:
     """Rewrite a curve file atomically (temp file, fsync, rename)."""
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.curve-', dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            for record in records:
-                f.write(json.dumps(record, sort_keys=True) + '\n')
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write_text(path, ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records))
 
 
 def append_record(path: str, record: dict) -> None:

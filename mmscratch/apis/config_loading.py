@@ -6,7 +6,7 @@ import os
 import os.path as osp
 from pathlib import Path
 
-from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
+from mmengine.config import Config
 
 PACKAGE_PREFIX = 'mmscratch::'
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import os.path as osp
 import time
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ..analysis.curves import PLOT_FILE, read_curve
 from ..datasets.shapes import dataset_is_complete, generate_shapes_dataset
@@ -21,13 +21,26 @@ from . import train as train_api
 DEMO_CONFIG = 'configs/demo/mask_rcnn_gn_shapes.py'
 
 
+def data_root_options(data_root: str) -> List[str]:
+    """``--cfg-options`` pointing the demo config at a generated dataset."""
+    data_root = data_root.rstrip('/') + '/'
+    return [
+        f'data_root={data_root}',
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        f'val_evaluator.ann_file={data_root}annotations/instances_val.json',
+        f'test_evaluator.ann_file={data_root}annotations/instances_val.json',
+    ]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=DEMO_CONFIG)
     parser.add_argument('--data-root', default='data/shapes')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--seed', type=int, default=0, help='dataset and training seed')
-    parser.add_argument('--curve-points', type=int, default=8,
+    parser.add_argument('--curve-points', type=int, default=6,
                         help='evaluations along the schedule for the curve')
     parser.add_argument('--resume', action='store_true',
                         help='continue an interrupted demo in the same work dir')
@@ -42,15 +55,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if not dataset_is_complete(args.data_root):
         print(f'Generating the shapes dataset in {args.data_root} (seed {args.seed})')
         generate_shapes_dataset(args.data_root, seed=args.seed)
-    data_root = args.data_root.rstrip('/') + '/'
     train_argv = [
         args.config, '--work-dir', args.work_dir, '--cfg-options',
-        f'data_root={data_root}',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        f'val_evaluator.ann_file={data_root}annotations/instances_val.json',
-        f'test_evaluator.ann_file={data_root}annotations/instances_val.json',
+        *data_root_options(args.data_root),
         f'randomness.seed={args.seed}',
         f'custom_hooks.1.num_points={args.curve_points}',
         *args.cfg_options,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
+from mmscratch.apis.demo import data_root_options
 from mmscratch.datasets.shapes import generate_shapes_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,12 +22,7 @@ def tiny_demo_options(data_root: str, total_iters: int = 30, drops=(10, 4), warm
                       workers: int = 0) -> List[str]:
     """--cfg-options for a short run of the demo config on ``data_root``."""
     return [
-        f'data_root={data_root}',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        f'val_evaluator.ann_file={data_root}annotations/instances_val.json',
-        f'test_evaluator.ann_file={data_root}annotations/instances_val.json',
+        *data_root_options(data_root),
         f'train_cfg.schedule.total_iters={total_iters}',
         f'train_cfg.schedule.drops_before_end=[{drops[0]},{drops[1]}]',
         f'train_cfg.schedule.warmup_iters={warmup}',

@@ -62,7 +62,7 @@ def test_schedule_is_the_paper_rule(trained):
     runner, _ = trained
     assert runner.train_loop.schedule.steps == (20, 26)
     lrs = [g['lr'] for g in runner.optim_wrapper.param_groups]
-    assert lrs[0] == pytest.approx(0.02 * 0.01)  # after both x0.1 drops
+    assert lrs[0] == pytest.approx(0.001 * 0.01)  # AdamW 1e-3, after both x0.1 drops
 
 
 def test_curve_and_data_seen(trained):

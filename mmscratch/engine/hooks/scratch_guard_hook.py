@@ -21,7 +21,6 @@ then raises ``ScratchGuardError`` (``strict=True``) or warns.
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter, OrderedDict
 from typing import Dict, List
 

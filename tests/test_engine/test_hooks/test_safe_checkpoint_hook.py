@@ -13,9 +13,8 @@ from mmengine.runner import find_latest_checkpoint
 
 import mmscratch  # noqa: F401  (registers the hook)
 from mmscratch.engine.hooks import safe_checkpoint_hook as sch
-from mmscratch.engine.hooks.safe_checkpoint_hook import (SafeCheckpointHook,
-                                                         atomic_write_text,
-                                                         remove_stale_temporaries)
+from mmscratch.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
+from mmscratch.utils.atomic_io import atomic_write_text, remove_stale_temporaries
 from tests.test_reliability.toy import toy_runner
 
 
