@@ -5,6 +5,7 @@ PYTHON3 ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmscratch-installed
+PIP := $(PY) -m pip install -q -c requirements/constraints.txt
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
@@ -14,13 +15,14 @@ install: $(STAMP)
 
 # torch before mmcv: mmcv 2.1.0 is source-only on PyPI and compiles against the
 # installed torch (--no-build-isolation), with setuptools<81 for pkg_resources.
-$(STAMP): setup.cfg requirements/build.txt requirements/runtime.txt requirements/tests.txt
+$(STAMP): setup.cfg requirements/build.txt requirements/runtime.txt requirements/tests.txt \
+		requirements/constraints.txt
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements/build.txt
-	$(PY) -m pip install -q $$(grep -E '^(torch|numpy)==' requirements/runtime.txt)
-	$(PY) -m pip install -q --no-build-isolation -r requirements/runtime.txt -r requirements/tests.txt
-	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
-	$(PY) -c "import mmcv.ops, mmdet, mmscratch; print('mmscratch', mmscratch.__version__, 'ready')"
+	$(PIP) -r requirements/build.txt
+	$(PIP) $$(grep -E '^(torch|numpy)==' requirements/runtime.txt)
+	$(PIP) --no-build-isolation -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) --no-build-isolation --no-deps -e .
+	$(PY) -c "import pkg_resources, mmcv.ops, mmdet, mmscratch; print('mmscratch', mmscratch.__version__, 'ready')"
 	touch $(STAMP)
 
 # Generate the shapes dataset if missing, train the GN Mask R-CNN from scratch,
