@@ -1,8 +1,10 @@
 """``DataSeenHook``: images, annotated instances and pixels processed (Figure 3).
 
-When it runs: ``after_train_iter`` (counts the batch on this rank),
-every ``sync_interval`` iterations and before each validation, checkpoint and
-the end of training (sums the counts over all ranks with one all-reduce),
+When it runs: ``after_train_iter`` (counts the batch on this rank; every
+``sync_interval`` iterations, on iterations a checkpoint will be saved at, and
+before each validation and the end of training it sums the counts over all
+ranks with one all-reduce -- on every rank, since ``before_save_checkpoint``
+runs on rank 0 only),
 ``before_save_checkpoint`` / ``after_load_checkpoint`` (stores and restores
 the totals, so they survive resume).
 
@@ -22,6 +24,8 @@ import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
+
+from ...utils.checkpoint_schedule import iter_checkpoint_due
 
 KEYS = ('images', 'instances', 'pixels')
 
@@ -79,7 +83,7 @@ class DataSeenHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         for key, value in count_batch(data_batch).items():
             self._pending[key] += value
-        if (runner.iter + 1) % self.sync_interval == 0:
+        if (runner.iter + 1) % self.sync_interval == 0 or iter_checkpoint_due(runner):
             self.sync(runner)
 
     def before_train(self, runner) -> None:
@@ -92,7 +96,11 @@ class DataSeenHook(Hook):
             self.sync(runner)
 
     def before_save_checkpoint(self, runner, checkpoint) -> None:
-        self.sync(runner)
+        # Rank 0 only (Runner.save_checkpoint is master-only): no collective
+        # here. Saves from the train loop were synced in after_train_iter; on a
+        # single process the pending counts can simply be added.
+        if get_world_size() == 1:
+            self.sync(runner)
         checkpoint['data_seen'] = dict(self.totals)
 
     def after_train(self, runner) -> None:

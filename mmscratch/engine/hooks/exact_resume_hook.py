@@ -47,8 +47,10 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
+
+from ...utils.checkpoint_schedule import epoch_checkpoint_due, iter_checkpoint_due
 
 CHECKPOINT_KEY = 'exact_resume'
 
@@ -215,20 +217,12 @@ class ExactResumeHook(Hook):
             self._gathered = all_gather_object(self._snapshot)
 
     @staticmethod
-    def _checkpoint_hooks(runner):
-        return [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+    def _iter_checkpoint_due(runner) -> bool:
+        return iter_checkpoint_due(runner)
 
-    def _iter_checkpoint_due(self, runner) -> bool:
-        return any(
-            not h.by_epoch and (h.every_n_train_iters(runner, h.interval, h.save_begin)
-                                or (h.save_last and h.is_last_train_iter(runner)))
-            for h in self._checkpoint_hooks(runner))
-
-    def _epoch_checkpoint_due(self, runner) -> bool:
-        return any(
-            h.by_epoch and (h.every_n_epochs(runner, h.interval, h.save_begin)
-                            or (h.save_last and h.is_last_train_epoch(runner)))
-            for h in self._checkpoint_hooks(runner))
+    @staticmethod
+    def _epoch_checkpoint_due(runner) -> bool:
+        return epoch_checkpoint_due(runner)
 
     # ------------------------------------------------------------ validation
     def before_val(self, runner) -> None:

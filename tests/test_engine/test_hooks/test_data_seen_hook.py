@@ -78,3 +78,22 @@ def test_totals_survive_checkpoint_round_trip(tmp_path):
     resumed.after_train(runner2)
     assert resumed.totals == dict(images=2, instances=3, pixels=50)
     assert runner2.message_hub.get_info('data_seen/instances') == 3
+
+
+def test_checkpoint_save_needs_no_collective_in_distributed_runs(tmp_path):
+    # Runner.save_checkpoint runs on rank 0 only: a collective there would hang
+    # the other ranks. The totals are synced in after_train_iter instead.
+    runner = make_mock_runner(tmp_path)
+    hook = DataSeenHook(sync_interval=100)
+    with mock.patch('mmscratch.engine.hooks.data_seen_hook.get_world_size', return_value=2), \
+            mock.patch('mmscratch.engine.hooks.data_seen_hook.all_reduce') as reduce, \
+            mock.patch('mmscratch.engine.hooks.data_seen_hook.iter_checkpoint_due',
+                       side_effect=[False, True]):
+        hook.after_train_iter(runner, 0, data_batch=_batch([((4, 4), 1)]))
+        assert reduce.call_count == 0
+        hook.after_train_iter(runner, 1, data_batch=_batch([((4, 4), 1)]))  # checkpoint due
+        assert reduce.call_count == 1
+        checkpoint = {}
+        hook.before_save_checkpoint(runner, checkpoint)
+        assert reduce.call_count == 1
+    assert checkpoint['data_seen']['images'] == 2

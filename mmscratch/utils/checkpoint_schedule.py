@@ -1,0 +1,29 @@
+"""When the runner's checkpoint hooks will save, asked ahead of time.
+
+``Runner.save_checkpoint`` is master-only: ``before_save_checkpoint`` hooks run
+on rank 0 alone, so a hook that needs a collective (all-reduce, all-gather)
+for the checkpoint must do it earlier, in ``after_train_iter`` on every rank,
+on exactly the iterations a checkpoint hook will save at. These functions use
+MMEngine's own ``CheckpointHook`` predicates, so they agree with it.
+"""
+from mmengine.hooks import CheckpointHook
+
+
+def checkpoint_hooks(runner):
+    return [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+
+
+def iter_checkpoint_due(runner) -> bool:
+    """Whether a checkpoint is saved at the end of the current iteration."""
+    return any(
+        not h.by_epoch and (h.every_n_train_iters(runner, h.interval, h.save_begin)
+                            or (h.save_last and h.is_last_train_iter(runner)))
+        for h in checkpoint_hooks(runner))
+
+
+def epoch_checkpoint_due(runner) -> bool:
+    """Whether a checkpoint is saved at the end of the current epoch."""
+    return any(
+        h.by_epoch and (h.every_n_epochs(runner, h.interval, h.save_begin)
+                        or (h.save_last and h.is_last_train_epoch(runner)))
+        for h in checkpoint_hooks(runner))
