@@ -142,5 +142,11 @@ custom_hooks = [
     dict(type='BadImageHook'),
 ]
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
+# No fixed visualizer name (MMDetection's runtime says 'visualizer'): MMEngine
+# keeps one instance per name in the process, so a second run in the same
+# process (tools/test.py after training, the small-data sweep, tests) would
+# log its scalars into the first run's work dir. Unnamed, each run gets its own.
+visualizer = dict(
+    _delete_=True, type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed=0, deterministic=True)  # bit-exact resume
 env_cfg = dict(mp_cfg=dict(mp_start_method='fork', opencv_num_threads=1))
