@@ -11,7 +11,8 @@ Two parts, one per process kind:
   process all see. When the failure rate passes the cap it raises
   :class:`TooManyBadImages` with the first failures listed: a dataset that is
   broken, not a few bad files, must stop the run at once.
-* :class:`BadImageHook` (a hook, runs in the main process): reads the
+* :class:`~mmscratch.engine.hooks.BadImageHook` (a hook, runs in the main
+  process, ``mmscratch/engine/hooks/bad_image_hook.py``): reads the
   counters after every iteration, logs a warning with the running total when
   it grows, publishes it in the message hub (``bad_data/skipped``), and aborts
   with :class:`TooManyBadImages` on the same cap, so the error is raised in
@@ -30,9 +31,8 @@ import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmengine import fileio
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmdet.registry import HOOKS, TRANSFORMS
+from mmdet.registry import TRANSFORMS
 
 
 class TooManyBadImages(RuntimeError):
@@ -189,51 +189,3 @@ def find_robust_loaders(dataset) -> Iterator[RobustLoadImageFromFile]:
                 yield transform
         stack.extend(getattr(ds, 'datasets', None) or [])  # ConcatDataset
         stack.append(getattr(ds, 'dataset', None))  # Repeat/ClassBalanced wrappers
-
-
-@HOOKS.register_module()
-class BadImageHook(Hook):
-    """Report skipped training images and stop when too many fail.
-
-    When it runs: ``before_train`` (finds the ``RobustLoadImageFromFile``
-    transforms of the train dataset; warns if there are none) and
-    ``after_train_iter`` (reads the shared counters).
-
-    What it changes: nothing in training. It logs a warning whenever the
-    number of skipped images grows, publishes ``bad_data/skipped`` and
-    ``bad_data/attempts`` in the message hub, and raises
-    :class:`TooManyBadImages` when a transform's cap is exceeded.
-    """
-
-    priority = 'NORMAL'
-
-    def __init__(self):
-        self._loaders: List[RobustLoadImageFromFile] = []
-        self._reported = 0
-
-    def before_train(self, runner) -> None:
-        self._loaders = list(find_robust_loaders(runner.train_dataloader.dataset))
-        if not self._loaders:
-            runner.logger.warning(
-                'BadImageHook: the train pipeline has no RobustLoadImageFromFile; '
-                'a corrupt image will stop training')
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if not self._loaders:
-            return
-        attempts = sum(t.stats.counts[0] for t in self._loaders)
-        failures = sum(t.stats.counts[1] for t in self._loaders)
-        runner.message_hub.update_info('bad_data/skipped', failures)
-        runner.message_hub.update_info('bad_data/attempts', attempts)
-        if failures > self._reported:
-            runner.logger.warning(
-                f'Skipped {failures} training image load(s) so far ({failures - self._reported} '
-                f'new) out of {attempts}: corrupt or missing files; see the warnings '
-                'above, or run tools/check_dataset.py')
-            self._reported = failures
-        for transform in self._loaders:
-            why = transform.cap_message()
-            if why is not None:
-                raise TooManyBadImages(
-                    f'{why}; stopping at iteration {runner.iter + 1}. Run '
-                    'tools/check_dataset.py ANN_JSON IMG_DIR for the full list of problems.')

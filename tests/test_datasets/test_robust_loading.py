@@ -14,8 +14,8 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 import mmscratch  # noqa: F401  (registers the transform and hook)
-from mmscratch.datasets.robust_loading import (BadImageHook, RobustLoadImageFromFile,
-                                               TooManyBadImages)
+from mmscratch.datasets.robust_loading import RobustLoadImageFromFile, TooManyBadImages
+from mmscratch.engine.hooks import BadImageHook
 from mmscratch.datasets.shapes import generate_shapes_dataset
 from mmscratch.datasets.shapes_dataset import ShapesDataset
 from tests.test_reliability.toy import shutdown_workers
