@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
+from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from .config_loading import default_work_dir, load_config, set_launcher
 from .train import build_runner
 
@@ -45,4 +46,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
     set_launcher(cfg, args.launcher)
     runner = build_runner(cfg)
-    return runner.test()
+    metrics = runner.test()
+    if needs_cpu_process_group(args.launcher):
+        shutdown_cpu_process_group()
+    return metrics

@@ -24,6 +24,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
+from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from .config_loading import check_train_config, default_work_dir, load_config, set_launcher
 
 
@@ -133,4 +134,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
     check_train_config(cfg)  # clear errors for missing data / bad norm types
     runner = build_runner(cfg)
     runner.train()
+    if needs_cpu_process_group(args.launcher):
+        shutdown_cpu_process_group()
     return runner

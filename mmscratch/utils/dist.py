@@ -56,3 +56,15 @@ def configure_cpu_ddp(cfg) -> None:
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def shutdown_cpu_process_group() -> None:
+    """Wait for every rank, then tear the gloo group down before exit.
+
+    Left to interpreter exit, gloo's threads can be destroyed while a peer is
+    still connected, and a rank dies with ``terminate called without an active
+    exception`` (SIGABRT) after a run that finished fine.
+    """
+    if torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo':
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
