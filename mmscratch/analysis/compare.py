@@ -42,6 +42,7 @@ _NAME_RE = re.compile(
     r'_(?P<norm>gn|syncbn)'
     r'(?:_(?P<aug>ms|lsj))?'
     r'(?:_(?P<schedule>\d+(?:\.\d+)?x|\d+e))?'
+    r'(?:_bf16)?'  # a speed variant: same recipe, same paper reference
     r'(?:_(?P<data>\d+(?:\.\d+)?k))?'
     r'(?:_(?P<arm>scratch|pretrained))?$')
 

@@ -126,25 +126,34 @@ def run_is_complete(work_dir: str) -> bool:
     return bool(records) and total is not None and records[-1]['iter'] >= total
 
 
-def train_run(run: SweepRun, in_process: bool = False) -> None:
-    """Train one run: in this process (fast to start, for tests and small
-    sweeps) or in a fresh Python process (the default: every run starts from
-    clean registries and frees its memory when it ends)."""
-    os.makedirs(run.work_dir, exist_ok=True)
+def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: str,
+                 in_process: bool = False) -> None:
+    """``tools/train.py CONFIG --work-dir WORK_DIR --cfg-options ...``: in this
+    process (fast to start, for tests and small runs) or in a fresh Python
+    process (the default: every run starts from clean registries and frees
+    its memory when it ends; its output goes to ``WORK_DIR/train.log``)."""
+    argv = [config, '--work-dir', work_dir, '--cfg-options', *cfg_options]
+    os.makedirs(work_dir, exist_ok=True)
     if in_process:
         from ..apis.train import main
-        main(run.train_argv())
+        main(argv)
         return
     code = 'import sys; from mmscratch.apis.train import main; main(sys.argv[1:])'
-    log_path = osp.join(run.work_dir, 'sweep_train.log')
+    log_path = osp.join(work_dir, 'train.log')
     with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable, '-c', code, *run.train_argv()],
+        proc = subprocess.run([sys.executable, '-c', code, *argv],
                               stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         with open(log_path) as f:
             tail = f.read()[-3000:]
-        raise RuntimeError(f'training {run.tag}/{run.arm} failed (exit {proc.returncode}); '
+        raise RuntimeError(f'training {label} failed (exit {proc.returncode}); '
                            f'log: {log_path}\n{tail}')
+
+
+def train_run(run: SweepRun, in_process: bool = False) -> None:
+    """Train one run of the sweep (see :func:`train_config`)."""
+    train_config(run.config, run.work_dir, run.cfg_options, f'{run.tag}/{run.arm}',
+                 in_process=in_process)
 
 
 @dataclasses.dataclass

@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('config', help='config file path, or mmscratch::REL')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
-                        help='enable automatic-mixed-precision training')
+                        help="enable automatic-mixed-precision training (MMEngine's "
+                        'AmpOptimWrapper: fp16 with dynamic loss scaling)')
+    parser.add_argument('--bf16', action='store_true',
+                        help='train the forward pass under bf16 autocast with losses in '
+                        'fp32 (mmscratch BF16OptimWrapper; GPU or CPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR with the real batch (linear rule)')
     parser.add_argument(
@@ -101,6 +105,13 @@ def build_train_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(args.config)
+    if args.amp and args.bf16:
+        raise ValueError('--amp and --bf16 are two kinds of mixed precision: pick one')
+    if args.bf16:
+        optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_type not in ('OptimWrapper', 'BF16OptimWrapper'):
+            raise ValueError(f'--bf16 needs an OptimWrapper, config has {optim_type}')
+        cfg.optim_wrapper.type = 'BF16OptimWrapper'
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help='torch.backends.cudnn.benchmark=True (CUDA)')
     p.add_argument('--channels-last', action='store_true', help='NHWC model and inputs')
+    p.add_argument('--compile-backbone', action='store_true',
+                   help='torch.compile the backbone and the neck (fixed input shapes; '
+                        'turns the stage timers off)')
     p.add_argument('--mask-type', choices=('auto', 'bitmap', 'polygon'), default='auto',
                    help="synthetic gt masks; auto follows the pipeline's poly2mask")
     p.add_argument('--scale-down', action='store_true',
@@ -62,11 +65,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--vs-cfg-options', nargs='+', action=DictAction,
                    help='further overrides for the --vs config only (to time one '
                         'lever: the same config with and without it)')
+    p.add_argument('--vs-bench-options', nargs='+', metavar='KEY=VALUE', default=[],
+                   help='benchmark options for the --vs config only, e.g. '
+                        'channels_last=False cudnn_benchmark=True batch_size=8 '
+                        'compile_backbone=False (names as in TrainBenchOptions)')
     p.add_argument('--out', help='also write the JSON to this file')
     return p
 
 
-def _make_bench(config: str, args, extra_options=None):
+def parse_bench_options(items: List[str]) -> dict:
+    """``['channels_last=False', 'batch_size=8']`` -> a TrainBenchOptions override."""
+    import ast
+    import dataclasses
+
+    from .train_bench import TrainBenchOptions
+    fields = {f.name for f in dataclasses.fields(TrainBenchOptions)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or key not in fields:
+            raise ValueError(f'--vs-bench-options: {item!r} is not KEY=VALUE with KEY one of '
+                             f'{sorted(fields)}')
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value  # a bare word: 'float16', 'cuda'
+    return out
+
+
+def _make_bench(config: str, args, extra_options=None, bench_options=None):
     cfg_options = dict(args.cfg_options or {}, **(extra_options or {})) or None
     if args.data_only:
         from .data_bench import DataBench
@@ -80,9 +107,12 @@ def _make_bench(config: str, args, extra_options=None):
         batch_size=args.batch_size, num_instances=args.num_instances,
         mask_type=args.mask_type, amp=args.amp, amp_dtype=args.amp_dtype,
         cudnn_benchmark=args.cudnn_benchmark, channels_last=args.channels_last,
-        scale_down=args.scale_down, scale_factor=args.scale_factor,
+        compile_backbone=args.compile_backbone, scale_down=args.scale_down, scale_factor=args.scale_factor,
         stages=not args.no_stages, num_workers=args.num_workers,
         cfg_options=cfg_options, seed=args.seed)
+    if bench_options:
+        import dataclasses
+        opts = dataclasses.replace(opts, **bench_options)
     return TrainBench(config, opts)
 
 
@@ -97,9 +127,12 @@ def run(args) -> dict:
     """Run what ``args`` asks; returns the JSON-ready result."""
     if args.iters < 1 or args.warmup < 0 or args.block_iters < 1:
         raise ValueError('--iters and --block-iters must be >= 1, --warmup >= 0')
+    vs_bench_options = parse_bench_options(args.vs_bench_options)
+    if vs_bench_options and (args.data_only or not args.vs):
+        raise ValueError('--vs-bench-options needs --vs and a train benchmark')
     benches = [_make_bench(args.config, args)]
     if args.vs:
-        benches.append(_make_bench(args.vs, args, args.vs_cfg_options))
+        benches.append(_make_bench(args.vs, args, args.vs_cfg_options, vs_bench_options))
     alternate(benches, args.warmup, args.iters, args.block_iters)
     results = [b.result(args.warmup) for b in benches]
     if len(results) == 1:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class TrainBenchOptions:
     amp_dtype: str = 'bfloat16'                   # 'bfloat16' | 'float16'
     cudnn_benchmark: bool = False
     channels_last: bool = False
+    compile_backbone: bool = False                # torch.compile backbone + neck
     scale_down: bool = False
     scale_factor: int = 8
     stages: bool = True
@@ -82,7 +84,7 @@ class TrainBench:
     def __init__(self, config: str, opts: TrainBenchOptions):
         register_modules()
         self.config = config
-        self.opts = opts
+        self.opts = dataclasses.replace(opts)  # a config may switch its amp on
         cfg = load_bench_config(config, opts.cfg_options)
         self.cfg = cfg
         self.device = torch.device(opts.device)
@@ -104,10 +106,16 @@ class TrainBench:
         self.num_classes = self._num_classes(model_cfg)
 
         self.optim_wrapper = self._build_optim_wrapper(cfg)
-        self.amp_dtype = getattr(torch, opts.amp_dtype)
         self.mask_type = opts.mask_type if opts.mask_type != 'auto' else pipeline_mask_type(cfg)
         self._build_inputs(cfg)
-        self.timer = StageTimer(self.model, self.sync) if opts.stages else None
+        if opts.compile_backbone:
+            # in place (nn.Module.compile): the modules stay where the model
+            # looks for them; per-stage timers would break the graphs
+            self.model.backbone.compile()
+            if getattr(self.model, 'neck', None) is not None:
+                self.model.neck.compile()
+            self.opts.stages = False
+        self.timer = StageTimer(self.model, self.sync) if self.opts.stages else None
         self.memory = MemoryMeter(opts.device)
         self.records: List[dict] = []
         self.seen_shape = None
@@ -125,16 +133,26 @@ class TrainBench:
         from mmengine.optim import build_optim_wrapper
         ow = copy.deepcopy(cfg.get('optim_wrapper') or dict(
             optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4)))
+        cfg_type = ow.pop('type', 'OptimWrapper')
+        cfg_dtype = ow.pop('dtype', None)
         ow.pop('loss_scale', None)
-        ow.pop('dtype', None)
-        # AMP on CUDA through MMEngine's wrapper (grad scaling for fp16); on
-        # CPU AmpOptimWrapper refuses to build, so autocast is entered here.
-        use_mmengine_amp = self.opts.amp and self.device.type == 'cuda'
-        ow['type'] = 'AmpOptimWrapper' if use_mmengine_amp else 'OptimWrapper'
-        if use_mmengine_amp:
-            ow['dtype'] = self.opts.amp_dtype
-            if self.opts.amp_dtype == 'bfloat16':
-                ow['loss_scale'] = 1.0  # bf16 has fp32's range: no scaling needed
+        ow.pop('fp32_islands', None)
+        if not self.opts.amp and cfg_type in ('BF16OptimWrapper', 'AmpOptimWrapper'):
+            # the config trains with autocast: benchmark it as it trains
+            self.opts.amp = True
+            self.opts.amp_dtype = ('bfloat16' if cfg_type == 'BF16OptimWrapper'
+                                   else str(cfg_dtype or 'float16'))
+        if not self.opts.amp:
+            ow['type'] = 'OptimWrapper'
+        elif self.opts.amp_dtype == 'bfloat16':
+            # mmscratch's wrapper: no loss scaling, fp32 heads/RoI extractors,
+            # and it runs on CPU as well as CUDA
+            ow['type'] = 'BF16OptimWrapper'
+        elif self.device.type == 'cuda':
+            ow.update(type='AmpOptimWrapper', dtype='float16')  # dynamic loss scaling
+        else:
+            raise ValueError('--amp-dtype float16 needs --device cuda '
+                             '(CPU autocast is bfloat16 only)')
         ow['optimizer']['lr'] = 0.0  # see the module docstring
         # paramwise_cfg logs one INFO line per parameter: noise in a benchmark
         from mmengine.logging import MMLogger
@@ -182,14 +200,16 @@ class TrainBench:
 
     def _forward_context(self):
         stack = contextlib.ExitStack()
+        # the optimizer wrapper enters autocast (BF16OptimWrapper, AmpOptimWrapper)
         stack.enter_context(self.optim_wrapper.optim_context(self.model))
-        if self.opts.amp and self.device.type != 'cuda':
-            stack.enter_context(torch.autocast(self.device.type, dtype=self.amp_dtype))
         return stack
 
     def step(self, record: bool = True) -> dict:
         """One training iteration; returns (and with ``record`` keeps) its times."""
         model, timer, sync = self.model, self.timer, self.sync
+        if self.device.type == 'cuda':
+            # a process-wide flag: set per step, so alternating benches keep their own
+            torch.backends.cudnn.benchmark = self.opts.cudnn_benchmark
         sync()
         t0 = time.perf_counter()
         data = self._next_batch()
@@ -264,7 +284,9 @@ class TrainBench:
             versions=versions(),
             cudnn_benchmark=bool(opts.cudnn_benchmark and self.device.type == 'cuda'),
             amp=opts.amp_dtype if opts.amp else False,
+            optim_wrapper=type(self.optim_wrapper).__name__,
             channels_last=opts.channels_last,
+            compile_backbone=opts.compile_backbone,
             scale_down=opts.scale_factor if opts.scale_down else False,
             mask_type=self.mask_type,
             instances_per_image=opts.num_instances if opts.input == 'synthetic' else None,

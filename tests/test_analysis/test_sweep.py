@@ -71,7 +71,7 @@ def test_each_run_trains_in_its_own_process_by_default(tmp_path, monkeypatch):
     assert calls[0][:2] == [sys.executable, '-c'] and calls[0][3:] == run.train_argv()
     with pytest.raises(RuntimeError, match='out of memory'):
         train_run(run)  # exit 1: the error carries the end of the run's log
-    assert (Path(run.work_dir) / 'sweep_train.log').is_file()
+    assert (Path(run.work_dir) / 'train.log').is_file()
 
 
 def _result(name, arm, best, best_iter, final):

@@ -178,3 +178,33 @@ def test_time_stats():
 def test_rejects_bad_iteration_counts():
     with pytest.raises(ValueError):
         cli.run(cli.build_parser().parse_args([DEMO, '--iters', '0']))
+
+
+def test_one_lever_per_arm_bf16_and_channels_last():
+    """A: the config as it trains with BF16OptimWrapper (from its optim_wrapper)
+    and channels_last; B: fp32 (--vs-cfg-options) and NCHW (--vs-bench-options)."""
+    args = cli.build_parser().parse_args(
+        [DEMO, '--vs', DEMO, '--batch-size', '2', '--channels-last', *TINY,
+         '--cfg-options', 'optim_wrapper.type=BF16OptimWrapper',
+         '--vs-cfg-options', 'optim_wrapper.type=OptimWrapper',
+         '--vs-bench-options', 'channels_last=False'])
+    res = cli.run(args)
+    a, b = res['a'], res['b']
+    check_train(a)
+    check_train(b)
+    assert a['amp'] == 'bfloat16' and a['optim_wrapper'] == 'BF16OptimWrapper'
+    assert b['amp'] is False and b['optim_wrapper'] == 'OptimWrapper'
+    assert a['channels_last'] is True and b['channels_last'] is False
+
+
+def test_bench_options_are_checked():
+    assert cli.parse_bench_options(['batch_size=8', 'channels_last=False',
+                                    'amp_dtype=float16']) == dict(
+        batch_size=8, channels_last=False, amp_dtype='float16')
+    with pytest.raises(ValueError, match='not KEY=VALUE'):
+        cli.parse_bench_options(['channel_last=True'])
+    with pytest.raises(ValueError, match='needs --vs'):
+        cli.run(cli.build_parser().parse_args([DEMO, '--vs-bench-options', 'batch_size=2']))
+    with pytest.raises(ValueError, match='float16 needs --device cuda'):
+        cli.run(cli.build_parser().parse_args([DEMO, '--amp', '--amp-dtype', 'float16',
+                                               *TINY]))

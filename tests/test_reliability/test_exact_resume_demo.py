@@ -47,18 +47,23 @@ def _curve(work_dir):
     return records
 
 
-def test_killed_and_resumed_demo_run_is_bit_identical(tmp_path):
+@pytest.mark.parametrize('optim_wrapper', ['OptimWrapper', 'BF16OptimWrapper'])
+def test_killed_and_resumed_demo_run_is_bit_identical(tmp_path, optim_wrapper):
+    """fp32, and bf16 autocast (BF16OptimWrapper): both resume bit-exactly."""
     data_root = make_dataset(tmp_path / 'shapes')
-    config = write_demo_config(tmp_path / 'demo.py', data_root, HOOKS)
+    wrapper = dict(optim_wrapper=dict(type=optim_wrapper))
+    config = write_demo_config(tmp_path / 'demo.py', data_root, HOOKS, **wrapper)
     killing = write_demo_config(
         tmp_path / 'demo_killed.py', data_root,
-        HOOKS + [dict(type='SigkillBeforeIterHook', at=KILL_AT)], test_hook_module=True)
+        HOOKS + [dict(type='SigkillBeforeIterHook', at=KILL_AT)], test_hook_module=True,
+        **wrapper)
     straight_dir, killed_dir = tmp_path / 'straight', tmp_path / 'killed'
     # Both runs in fresh processes: an in-process run would inherit thread and
     # determinism settings left by earlier tests, and floating-point sums
     # change with the thread count.
     straight = _train_cli(config, '--work-dir', straight_dir)
     assert straight.returncode == 0, (straight.stdout + straight.stderr)[-3000:]
+    assert f"type='{optim_wrapper}'" in (straight_dir / 'demo.py').read_text()
 
     killed = _train_cli(killing, '--work-dir', killed_dir)
     assert killed.returncode == -9, (killed.stdout + killed.stderr)[-3000:]

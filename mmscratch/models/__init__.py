@@ -1,0 +1,3 @@
+from .fp32_islands import install_fp32_islands, to_fp32
+
+__all__ = ['install_fp32_islands', 'to_fp32']
