@@ -100,8 +100,11 @@ class TrainBench:
             from mmscratch.testing import scale_down_model_cfg
             model_cfg = ConfigDict(scale_down_model_cfg(model_cfg, opts.scale_factor))
         self.model = MODELS.build(model_cfg).to(self.device)
-        if opts.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        if any(h.get('type') == 'ChannelsLastHook' for h in cfg.get('custom_hooks') or []):
+            self.opts.channels_last = True  # the config trains in NHWC: benchmark it so
+        if self.opts.channels_last:
+            from mmscratch.engine.hooks.channels_last_hook import convert_to_channels_last
+            convert_to_channels_last(self.model)  # what ChannelsLastHook does
         self.model.train()
         self.num_classes = self._num_classes(model_cfg)
 
@@ -217,8 +220,6 @@ class TrainBench:
         stage_extra = {}
         with self._forward_context():
             data = model.data_preprocessor(data, True)
-            if self.opts.channels_last:
-                data['inputs'] = data['inputs'].contiguous(memory_format=torch.channels_last)
             sync()
             t_pre = time.perf_counter()
             losses = model._run_forward(data, mode='loss')

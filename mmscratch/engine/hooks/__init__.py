@@ -1,5 +1,6 @@
 """MMEngine hooks of mmscratch, one per file (registered in mmdet's HOOKS)."""
 from .bad_image_hook import BadImageHook
+from .channels_last_hook import ChannelsLastHook
 from .convergence_curve_hook import ConvergenceCurveHook
 from .data_seen_hook import DataSeenHook
 from .divergence_recovery_hook import DivergenceError, DivergenceRecoveryHook
@@ -9,7 +10,7 @@ from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
 __all__ = [
-    'BadImageHook', 'ConvergenceCurveHook', 'DataSeenHook', 'DivergenceError', 'DivergenceRecoveryHook',
+    'BadImageHook', 'ChannelsLastHook', 'ConvergenceCurveHook', 'DataSeenHook', 'DivergenceError', 'DivergenceRecoveryHook',
     'ExactResumeHook', 'SafeCheckpointHook', 'ScratchGuardError', 'ScratchGuardHook',
     'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
 ]
