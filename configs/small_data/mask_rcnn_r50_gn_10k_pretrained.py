@@ -21,4 +21,4 @@ train_cfg = dict(
     schedule=dict(total_iters=60000, drops_before_end=(40000, 13333)),
     val_interval=60000)
 # no ScratchGuardHook: this twin loads ImageNet weights on purpose
-custom_hooks = _base_.small_data.pretrained_hooks
+custom_hooks = _base_.pretrained_custom_hooks

@@ -4,7 +4,7 @@
 # configs/scratch/mask_rcnn_r50_gn_*.py (same bases; a test holds the models equal); the
 # data is the subset, and the regime's hyper-parameters come from
 # ./_base_/small_data_recipe.py: scale augmentation [512, 800], LR 0.04, LR decay
-# factor 0.02, 24 evaluation points, best checkpoint kept.
+# factor 0.02, best checkpoint kept; ./_base_/small_data_runtime.py: 24 evaluation points.
 # The configs inherit the bases rather than configs/scratch/*.py itself because MMEngine
 # refuses two bases that both define the dataset.
 # Paper (box AP, best along training): scratch 25.9, pretrained 26.0.
@@ -14,7 +14,7 @@ _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn_gn.py',
     '../_base_/datasets/coco_instance_10k.py',
     '../_base_/schedules/scratch_1x.py',
-    '../_base_/scratch_runtime.py',
+    './_base_/small_data_runtime.py',
     './_base_/small_data_recipe.py',
 ]
 
@@ -26,4 +26,3 @@ train_cfg = dict(
     # the loop validates only at the end; ConvergenceCurveHook evaluates the rest
     val_interval=220000)
 default_hooks = dict(checkpoint=_base_.small_data.checkpoint)
-custom_hooks = _base_.small_data.scratch_hooks

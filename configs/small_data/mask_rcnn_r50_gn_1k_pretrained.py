@@ -23,4 +23,4 @@ train_cfg = dict(
     schedule=dict(total_iters=15000, drops_before_end=(10000, 3333)),
     val_interval=15000)
 # no ScratchGuardHook: this twin loads ImageNet weights on purpose
-custom_hooks = _base_.small_data.pretrained_hooks
+custom_hooks = _base_.pretrained_custom_hooks

@@ -22,4 +22,4 @@ train_cfg = dict(
     schedule=dict(total_iters=30000, drops_before_end=(20000, 6667)),
     val_interval=30000)
 # no ScratchGuardHook: this twin loads ImageNet weights on purpose
-custom_hooks = _base_.small_data.pretrained_hooks
+custom_hooks = _base_.pretrained_custom_hooks

@@ -21,4 +21,4 @@ train_cfg = dict(
     schedule=dict(total_iters=130000, drops_before_end=(60000, 20000)),
     val_interval=130000)
 # no ScratchGuardHook: this twin loads ImageNet weights on purpose
-custom_hooks = _base_.small_data.pretrained_hooks
+custom_hooks = _base_.pretrained_custom_hooks

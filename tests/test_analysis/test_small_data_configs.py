@@ -70,6 +70,10 @@ def test_evaluation_is_dense_enough_to_catch_the_peak(configs):
         runtime = {h['type'] for h in (runtime_cfg.scratch_custom_hooks if arm == 'scratch'
                                        else runtime_cfg.pretrained_custom_hooks)}
         assert set(hooks) == runtime and len(hooks) == len(cfg.custom_hooks), (tag, arm)
+        # the runtime's own list (small_data_runtime.py derives it), 24 curve points
+        own = cfg.scratch_custom_hooks if arm == 'scratch' else cfg.pretrained_custom_hooks
+        assert cfg.custom_hooks == own
+        assert hooks['ConvergenceCurveHook'].num_points == 24
         assert ('ScratchGuardHook' in hooks) == (arm == 'scratch')
         schedule = paper_schedule(**cfg.train_cfg.schedule)
         points = spread_eval_points(schedule.total_iters, schedule.steps,

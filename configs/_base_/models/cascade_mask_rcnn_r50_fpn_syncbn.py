@@ -1,21 +1,15 @@
 # Cascade Mask R-CNN, ResNet-50-FPN, from scratch with SyncBN in the places GN
 # takes in cascade_mask_rcnn_r50_fpn_gn.py: backbone, FPN, the 4conv1fc box head
 # of each stage, mask head; none in the RPN head (see mask_rcnn_r50_fpn_syncbn.py).
-_base_ = 'mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py'
+_base_ = './cascade_mask_rcnn_r50_fpn_gn.py'
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# _delete_: replace GN's norm_cfg instead of merging into it (it would keep num_groups)
+norm_cfg = dict(_delete_=True, type='SyncBN', requires_grad=True)
 model = dict(
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        zero_init_residual=False,
-        init_cfg=None),
+    backbone=dict(norm_cfg=norm_cfg),
     neck=dict(norm_cfg=norm_cfg),
     roi_head=dict(
-        bbox_head=[
-            dict(stage_head, type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
-                 fc_out_channels=1024, norm_cfg=norm_cfg)
-            for stage_head in _base_.model.roi_head.bbox_head
-        ],
+        # a list replaces the base's list whole: each stage keeps its settings
+        bbox_head=[dict(stage_head, norm_cfg=dict(type='SyncBN', requires_grad=True))
+                   for stage_head in _base_.model.roi_head.bbox_head],
         mask_head=dict(norm_cfg=norm_cfg)))

@@ -6,23 +6,11 @@
 # so SyncBNCheckHook (scratch_runtime.py) refuses that.
 # torch's SyncBatchNorm is used in the heads too: it now handles the empty RoI
 # batches that made MMDetection fall back to MMCV's MMSyncBN there.
-# (Written out rather than derived from the GN file: merging SyncBN's norm_cfg
-# into GN's would keep GN's num_groups.)
-_base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
+_base_ = './mask_rcnn_r50_fpn_gn.py'
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# _delete_: replace GN's norm_cfg instead of merging into it (it would keep num_groups)
+norm_cfg = dict(_delete_=True, type='SyncBN', requires_grad=True)
 model = dict(
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        zero_init_residual=False,
-        init_cfg=None),
+    backbone=dict(norm_cfg=norm_cfg),
     neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            conv_out_channels=256,
-            fc_out_channels=1024,
-            norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+    roi_head=dict(bbox_head=dict(norm_cfg=norm_cfg), mask_head=dict(norm_cfg=norm_cfg)))

@@ -24,55 +24,15 @@
 # scratch_runtime.py (tests/test_config/test_mixing.py holds them equal).
 # A config already using another norm than BN is better served by
 # mmscratch.scratchify, which replaces norm_cfg instead of merging into it.
-# A dunder name stays out of the loaded config, so it cannot clash with a
-# norm_cfg of your own config.
-__norm_cfg = dict(type='SyncBN', requires_grad=True)
+# Derived from gn.py, only the norm changes. A dunder name stays out of the loaded
+# config, so it cannot clash with a norm_cfg of your own config; _delete_ replaces
+# GN's norm_cfg instead of merging into it (which would keep num_groups).
+_base_ = './gn.py'
+
+__norm_cfg = dict(_delete_=True, type='SyncBN', requires_grad=True)
 scratch_recipe = dict(
     # random init, nothing frozen, norm layers trained, SyncBN everywhere but the RPN head
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=__norm_cfg,
-        norm_eval=False,
-        zero_init_residual=False,
-        init_cfg=None),
+    backbone=dict(norm_cfg=__norm_cfg),
     neck=dict(norm_cfg=__norm_cfg),
-    bbox_head=dict(
-        type='Shared4Conv1FCBBoxHead',
-        conv_out_channels=256,
-        fc_out_channels=1024,
-        norm_cfg=__norm_cfg),
-    mask_head=dict(norm_cfg=__norm_cfg),
-    # the paper's schedule rule, scaled to the real batch by the loop
-    train_cfg=dict(
-        _delete_=True,
-        type='ScratchIterBasedTrainLoop',
-        schedule=dict(multiple=6),
-        base_batch_size=16,
-        val_interval=30000),
-    param_scheduler=[dict(type='ScratchScheduleLR')],
-    optim_wrapper=dict(
-        _delete_=True,
-        type='OptimWrapper',
-        optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
-        paramwise_cfg=dict(norm_decay_mult=0.)),
-    auto_scale_lr=dict(enable=True, base_batch_size=16),
-    # iteration-based logging and crash-safe checkpoints
-    default_hooks=dict(
-        logger=dict(type='LoggerHook', interval=50),
-        checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=10000,
-                        max_keep_ckpts=3)),
-    log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
-    custom_imports=dict(imports=['mmscratch'], allow_failed_imports=False),
-    # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
-    # guard, data seen, convergence curve, exact resume, divergence recovery
-    custom_hooks=[
-        dict(type='SyncBNCheckHook'),
-        dict(type='ScratchGuardHook', strict=True),
-        dict(type='DataSeenHook', sync_interval=50),
-        dict(type='ConvergenceCurveHook', num_points=10),
-        dict(type='ExactResumeHook'),
-        dict(type='DivergenceRecoveryHook'),
-    ],
-    # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
-    # needs deterministic=True: docs/reliability.md)
-    randomness=dict(seed=0))
+    bbox_head=dict(norm_cfg=__norm_cfg),
+    mask_head=dict(norm_cfg=__norm_cfg))
