@@ -10,39 +10,14 @@ import uuid
 from unittest import mock
 
 import pytest
-import torch
-import torch.nn as nn
 from mmengine.hooks import Hook
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
 
 import mmscratch  # noqa: F401  (registers the loop and the scheduler)
 from mmscratch.engine.runner import ScratchIterBasedTrainLoop
 from mmscratch.engine.schedule import paper_schedule, scale_schedule
 from mmscratch.engine.schedulers import ScratchScheduleLR
-
-
-class TinyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, labels, mode='tensor'):
-        out = self.linear(inputs).squeeze(-1)
-        if mode == 'loss':
-            return dict(loss=((out - labels) ** 2).mean())
-        return out
-
-
-class TinyData(Dataset):
-
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        return dict(inputs=torch.tensor([i / 8, 1.0]), labels=torch.tensor(float(i % 2)))
+from tests.test_compat.toy_runner import ToyData, ToyModel
 
 
 class RecordLR(Hook):
@@ -58,11 +33,11 @@ class RecordLR(Hook):
 def make_runner(tmp_path, *, schedule, batch_size=2, base_batch_size=16, lr=0.02,
                 auto_scale_lr=True, param_scheduler=None, custom_hooks=None, **loop_kwargs):
     return Runner(
-        model=TinyModel(),
+        model=ToyModel(),
         work_dir=str(tmp_path),
         experiment_name=f'loop-{uuid.uuid4().hex[:8]}',
         train_dataloader=dict(
-            dataset=TinyData(), sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=ToyData(), sampler=dict(type='DefaultSampler', shuffle=False),
             batch_size=batch_size, num_workers=0, collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
         train_cfg=dict(type='ScratchIterBasedTrainLoop', schedule=schedule,
