@@ -31,7 +31,7 @@ import os
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from .curves import CURVE_FILE, read_curve
 from .paper_reference import reference_ap
@@ -238,22 +238,25 @@ def iters_label(iters: int) -> str:
     return f'{iters // 1000}k it' if iters >= 1000 and iters % 1000 == 0 else f'{iters} it'
 
 
-def _scalars_ap(work_dir: str) -> List[dict]:
-    """Evaluation records from MMEngine's ``*/vis_data/scalars.json`` files."""
-    records = []
+def scalar_records(work_dir: str) -> Iterator[dict]:
+    """Every record of MMEngine's ``*/vis_data/scalars.json`` files, oldest run first
+    (a line cut short by a crash is skipped)."""
     for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             for line in f:
                 try:
-                    entry = json.loads(line)
+                    yield json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if 'coco/bbox_mAP' not in entry and 'coco/segm_mAP' not in entry:
-                    continue
-                records.append(dict(iter=entry.get('step', entry.get('iter')),
-                                    bbox_mAP=entry.get('coco/bbox_mAP'),
-                                    segm_mAP=entry.get('coco/segm_mAP')))
-    return records
+
+
+def _scalars_ap(work_dir: str) -> List[dict]:
+    """Evaluation records from MMEngine's ``*/vis_data/scalars.json`` files."""
+    return [dict(iter=entry.get('step', entry.get('iter')),
+                 bbox_mAP=entry.get('coco/bbox_mAP'),
+                 segm_mAP=entry.get('coco/segm_mAP'))
+            for entry in scalar_records(work_dir)
+            if 'coco/bbox_mAP' in entry or 'coco/segm_mAP' in entry]
 
 
 def _pct(value) -> Optional[float]:

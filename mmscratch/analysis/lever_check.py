@@ -28,13 +28,12 @@ interrupted check resumes by running the same command.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence
 
-from .compare import load_run
+from .compare import load_run, scalar_records
 from .sweep import run_is_complete, train_config
 
 ARMS = ('baseline', 'lever')
@@ -99,16 +98,7 @@ def plan_runs(work_root: str, seeds: Sequence[int], lever: Sequence[str],
 
 def window_losses(work_dir: str, window: int) -> Dict[str, float]:
     """Mean of each logged loss over the run's last ``window`` iterations."""
-    entries = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if 'loss' in entry and 'iter' in entry:
-                    entries.append(entry)
+    entries = [e for e in scalar_records(work_dir) if 'loss' in e and 'iter' in e]
     if not entries:
         raise FileNotFoundError(f'{work_dir}: no training losses in */vis_data/scalars.json '
                                 '(did the run log?)')
