@@ -6,7 +6,9 @@
 
 Both arms train the same config for --iters iterations (its schedule shrunk
 proportionally), the lever arm with the --lever options added, the baseline
-with --baseline (default: none). Prints the Markdown table (losses over the
+with --baseline (default: none); --lever-config trains another config in the
+lever arm (e.g. configs/demo/mask_rcnn_gn_shapes_fast.py, the demo with every
+kept speed lever). Prints the Markdown table (losses over the
 last --loss-window iterations, final bbox/segm AP, lever minus baseline, the
 seed-noise verdict) and writes lever_check.json/.md under --work-root. Runs
 that already finished are reused, so an interrupted check resumes.
@@ -21,8 +23,10 @@ from mmscratch.analysis.lever_check import run_lever_check, to_markdown
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--lever', nargs='+', required=True, metavar='KEY=VALUE',
+    parser.add_argument('--lever', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--cfg-options of the lever arm')
+    parser.add_argument('--lever-config',
+                        help='train this config in the lever arm (default: CONFIG)')
     parser.add_argument('--baseline', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--cfg-options of the baseline arm (default: the config as is)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
@@ -37,7 +41,7 @@ def main(argv=None):
     try:
         report = run_lever_check(args.config, args.work_root, args.lever, args.baseline,
                                  seeds=args.seeds, iters=args.iters, shared=args.cfg_options,
-                                 loss_window=args.loss_window)
+                                 loss_window=args.loss_window, lever_config=args.lever_config)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         sys.exit(f'error: {exc}')
     print(json.dumps(report, indent=2) if args.json else to_markdown(report))

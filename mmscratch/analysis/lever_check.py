@@ -3,8 +3,10 @@
 A speed lever (bf16 autocast, channels_last, polygon masks, ...) may only stay
 if accuracy does not drop. This module trains one config for a few hundred
 iterations per arm and per seed -- ``baseline`` with the ``--baseline``
-options, ``lever`` with the ``--lever`` options, everything else identical --
-and compares what each run reached:
+options, ``lever`` with the ``--lever`` options, everything else identical;
+or, with ``--lever-config``, a second config as the lever arm (a lever that
+options cannot switch on, such as an added hook) -- and compares what each
+run reached:
 
 * the mean training losses over the last ``loss_window`` iterations
   (``loss`` and each of its parts, from MMEngine's ``vis_data/scalars.json``),
@@ -47,6 +49,7 @@ class LeverRun:
     seed: int
     work_dir: str
     cfg_options: List[str]
+    config: str = ''
 
 
 def shorten_options(cfg, iters: int) -> List[str]:
@@ -85,14 +88,17 @@ def shorten_options(cfg, iters: int) -> List[str]:
 
 
 def plan_runs(work_root: str, seeds: Sequence[int], lever: Sequence[str],
-              baseline: Sequence[str] = (), shared: Sequence[str] = ()) -> List[LeverRun]:
-    """The runs of the check, baseline and lever interleaved seed by seed."""
+              baseline: Sequence[str] = (), shared: Sequence[str] = (),
+              configs: Sequence[str] = ('', '')) -> List[LeverRun]:
+    """The runs of the check, baseline and lever interleaved seed by seed;
+    ``configs`` is (baseline config, lever config)."""
     runs = []
     for seed in seeds:
-        for arm, arm_opts in zip(ARMS, (baseline, lever)):
+        for arm, arm_opts, config in zip(ARMS, (baseline, lever), configs):
             runs.append(LeverRun(arm=arm, seed=seed,
                                  work_dir=osp.join(work_root, f'{arm}_seed{seed}'),
-                                 cfg_options=[*shared, *arm_opts, f'randomness.seed={seed}']))
+                                 cfg_options=[*shared, *arm_opts, f'randomness.seed={seed}'],
+                                 config=config))
     return runs
 
 
@@ -187,28 +193,33 @@ def to_markdown(report: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def run_lever_check(config: str, work_root: str, lever: Sequence[str],
+def run_lever_check(config: str, work_root: str, lever: Sequence[str] = (),
                     baseline: Sequence[str] = (), seeds: Sequence[int] = (0,),
                     iters: Optional[int] = None, shared: Sequence[str] = (),
-                    loss_window: int = 100, in_process: bool = False) -> dict:
+                    loss_window: int = 100, in_process: bool = False,
+                    lever_config: Optional[str] = None) -> dict:
     """Train every run that is not complete, then write and return the report.
 
     Writes ``lever_check.json`` and ``lever_check.md`` under ``work_root``.
     """
     from ..apis.config_loading import load_config
     from ..utils.atomic_io import atomic_write_text
-    shared = list(shared)
-    if iters is not None:
-        shared = shorten_options(load_config(config), iters) + shared
-    runs = plan_runs(work_root, seeds, lever, baseline, shared)
+    if not lever and not lever_config:
+        raise ValueError('a lever needs --lever options or a --lever-config')
+    configs = (config, lever_config or config)
+    # each arm's schedule shrunk from its own config (its hook indices may differ)
+    short = [shorten_options(load_config(c), iters) if iters is not None else []
+             for c in configs]
+    runs = plan_runs(work_root, seeds, [*short[1], *shared, *lever],
+                     [*short[0], *shared, *baseline], configs=configs)
     for run in runs:
         if not run_is_complete(run.work_dir):
-            train_config(config, run.work_dir, run.cfg_options,
+            train_config(run.config, run.work_dir, run.cfg_options,
                          f'{run.arm}/seed {run.seed}', in_process=in_process)
     metrics = [run_metrics(run, loss_window) for run in runs]
-    report = dict(config=config, iters=iters, seeds=list(seeds), loss_window=loss_window,
-                  lever=list(lever), baseline=list(baseline), shared=shared,
-                  runs=metrics, summary=summarize(metrics))
+    report = dict(config=config, lever_config=configs[1], iters=iters, seeds=list(seeds),
+                  loss_window=loss_window, lever=list(lever), baseline=list(baseline),
+                  shared=[*short[0], *shared], runs=metrics, summary=summarize(metrics))
     atomic_write_text(osp.join(work_root, 'lever_check.json'), json.dumps(report, indent=2))
     atomic_write_text(osp.join(work_root, 'lever_check.md'), to_markdown(report))
     return report

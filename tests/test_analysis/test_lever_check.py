@@ -37,6 +37,10 @@ def test_plan_interleaves_arms_and_gives_the_arm_options_the_last_word():
                                               ('baseline', 1), ('lever', 1)]
     assert runs[1].cfg_options == ['x=0', 'y=1', 'x=2', 'randomness.seed=0']
     assert runs[2].work_dir == 'root/baseline_seed1'
+    other = plan_runs('root', [0], lever=[], configs=('a.py', 'b.py'))
+    assert [(r.arm, r.config) for r in other] == [('baseline', 'a.py'), ('lever', 'b.py')]
+    with pytest.raises(ValueError, match='--lever-config'):
+        lever_check.run_lever_check('a.py', 'root')  # no lever at all
 
 
 def _metric(arm, seed, bbox, segm, loss):
