@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--bf16', action='store_true',
                         help='train the forward pass under bf16 autocast with losses in '
                         'fp32 (mmscratch BF16OptimWrapper; GPU or CPU)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='train in NHWC memory layout (adds ChannelsLastHook)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR with the real batch (linear rule)')
     parser.add_argument(
@@ -112,6 +114,10 @@ def build_train_config(args: argparse.Namespace) -> Config:
         if optim_type not in ('OptimWrapper', 'BF16OptimWrapper'):
             raise ValueError(f'--bf16 needs an OptimWrapper, config has {optim_type}')
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
+    if args.channels_last:
+        hooks = list(cfg.get('custom_hooks') or [])
+        if not any(h.get('type') == 'ChannelsLastHook' for h in hooks):
+            cfg.custom_hooks = hooks + [dict(type='ChannelsLastHook')]
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':

@@ -76,7 +76,7 @@ def test_islands_can_be_switched_off():
     assert getattr(model, '_mmscratch_fp32_islands', False)
 
 
-def test_train_flag_bf16(tmp_path):
+def test_train_speed_flags(tmp_path):
     import pytest
 
     from mmscratch.apis.train import build_parser, build_train_config
@@ -99,3 +99,10 @@ def test_train_flag_bf16(tmp_path):
     assert variant.optim_wrapper.type == 'BF16OptimWrapper'
     variant.optim_wrapper.type = plain.optim_wrapper.type
     assert variant.to_dict() == plain.to_dict()
+    # --channels-last adds the hook once (the fast demo config already has it)
+    hooks = [h['type'] for h in cfg_for('--channels-last').custom_hooks]
+    assert hooks == [h['type'] for h in plain.custom_hooks] + ['ChannelsLastHook']
+    fast = build_train_config(build_parser().parse_args(
+        ['configs/demo/mask_rcnn_gn_shapes_fast.py', '--channels-last', '--bf16',
+         '--work-dir', str(tmp_path)]))
+    assert [h['type'] for h in fast.custom_hooks].count('ChannelsLastHook') == 1
