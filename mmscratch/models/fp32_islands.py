@@ -6,15 +6,18 @@ its heads. Two places in MMDetection 3.3 / MMCV 2.1 break or lose accuracy:
 
 * **RoI feature extraction.** ``SingleRoIExtractor.forward`` casts the RoIs
   to the features' dtype (``rois.type_as(feats[0])``). With bf16 features, box
-  corners near x=1000 are rounded to multiples of 8 px, and MMCV 2.1's
-  ``RoIAlign`` has no bf16 kernel at all (``"ROIAlign_forward" not
-  implemented for 'BFloat16'`` on CPU). The pre-hook below hands the extractor
+  corners at x >= 1024 are rounded to multiples of 8 px, and MMCV 2.1's
+  ``RoIAlign`` has no bf16 kernel at all (its CUDA kernel dispatches fp32,
+  fp64 and fp16; on CPU: ``"ROIAlign_forward" not implemented for
+  'BFloat16'``). Features reach it in bf16 wherever the last layer before it
+  runs in bf16 under autocast (BN/SyncBN FPNs on CUDA, any FPN on CPU; CUDA
+  autocast runs GroupNorm in fp32). The pre-hook below hands the extractor
   fp32 features, so RoIs stay fp32 and RoIAlign runs its fp32 kernel.
 * **Head outputs.** Losses, target assignment, box decoding and NMS read the
   heads' outputs. In bf16, ``L1Loss`` (``abs(pred - target)``) and the
   weighted loss reductions would run at 3 significant digits, and MMCV 2.1's
-  ``nms`` refuses bf16 scores (``expected scalar type Float but found
-  BFloat16``). The forward hook below casts every head's outputs to fp32, so
+  ``nms`` reads fp32 boxes only (its CPU kernel fp32 scores too:
+  ``expected scalar type Float but found BFloat16``). The forward hook below casts every head's outputs to fp32, so
   everything downstream of the network -- losses included -- runs in fp32.
 
 Heads are recognised by MMDetection's loss interface: dense heads (RPN,
