@@ -182,7 +182,8 @@ def to_markdown(report: dict) -> str:
     s = report['summary']
     for arm in ARMS:
         a = s['arms'][arm]
-        lines.append(f"| **{arm} mean** | {len(a['seeds'])} seeds | | {_f(a['losses'].get('loss'))} "
+        lines.append(f"| **{arm} mean** | {len(a['seeds'])} seeds | "
+                     f"| {_f(a['losses'].get('loss'))} "
                      f"| {_f(a['losses'].get('loss_mask'))} | {_f(a['bbox_ap'], 1)} "
                      f"| {_f(a['segm_ap'], 1)} |")
     d = s['lever_minus_baseline']

@@ -107,7 +107,8 @@ def _make_bench(config: str, args, extra_options=None, bench_options=None):
         batch_size=args.batch_size, num_instances=args.num_instances,
         mask_type=args.mask_type, amp=args.amp, amp_dtype=args.amp_dtype,
         cudnn_benchmark=args.cudnn_benchmark, channels_last=args.channels_last,
-        compile_backbone=args.compile_backbone, scale_down=args.scale_down, scale_factor=args.scale_factor,
+        compile_backbone=args.compile_backbone, scale_down=args.scale_down,
+        scale_factor=args.scale_factor,
         stages=not args.no_stages, num_workers=args.num_workers,
         cfg_options=cfg_options, seed=args.seed)
     if bench_options:

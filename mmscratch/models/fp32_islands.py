@@ -17,16 +17,16 @@ its heads. Two places in MMDetection 3.3 / MMCV 2.1 break or lose accuracy:
   heads' outputs. In bf16, ``L1Loss`` (``abs(pred - target)``) and the
   weighted loss reductions would run at 3 significant digits, and MMCV 2.1's
   ``nms`` reads fp32 boxes only (its CPU kernel fp32 scores too:
-  ``expected scalar type Float but found BFloat16``). The forward hook below casts every head's outputs to fp32, so
-  everything downstream of the network -- losses included -- runs in fp32.
+  ``expected scalar type Float but found BFloat16``). The forward hook below
+  casts every head's outputs to fp32, so everything downstream of the
+  network -- losses included -- runs in fp32.
 
 Heads are recognised by MMDetection's loss interface: dense heads (RPN,
 RetinaNet, FCOS, ...) define ``loss_by_feat``, RoI heads (``BBoxHead`` and
 its 4conv1fc/2fc subclasses, ``FCNMaskHead``, ``MaskIoUHead``, cascade stages
 included) define ``loss_and_target``. RoI extractors are instances of
-``BaseRoIExtractor``. Both hooks do nothing
-unless autocast is on, so a model with islands installed trains and
-evaluates exactly as before in fp32.
+``BaseRoIExtractor``. Both hooks do nothing unless autocast is on, so a model
+with islands installed trains and evaluates exactly as before in fp32.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
 __all__ = [
-    'BadImageHook', 'ChannelsLastHook', 'ConvergenceCurveHook', 'DataSeenHook', 'DivergenceError', 'DivergenceRecoveryHook',
-    'ExactResumeHook', 'SafeCheckpointHook', 'ScratchGuardError', 'ScratchGuardHook',
-    'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
+    'BadImageHook', 'ChannelsLastHook', 'ConvergenceCurveHook', 'DataSeenHook',
+    'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'SafeCheckpointHook',
+    'ScratchGuardError', 'ScratchGuardHook', 'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
 ]

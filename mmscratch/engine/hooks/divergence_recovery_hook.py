@@ -35,9 +35,10 @@ step, where hooks have no entry point), ``after_train_iter`` (recovers; its
 priority is above the logger and checkpoint hooks), ``before_save_checkpoint``
 / ``after_load_checkpoint`` (its state: recoveries, LR scale, loss average).
 
-Works with ``OptimWrapper`` (``BF16OptimWrapper`` included) and ``AmpOptimWrapper``. With fp16 AMP, non-finite
-*gradients* are the loss scaler's normal business (it skips the step and
-lowers the scale), so only the loss and the unscaled gradient norm count.
+Works with ``OptimWrapper`` (``BF16OptimWrapper`` included) and
+``AmpOptimWrapper``. With fp16 AMP, non-finite *gradients* are the loss
+scaler's normal business (it skips the step and lowers the scale), so only
+the loss and the unscaled gradient norm count.
 """
 from __future__ import annotations
 
