@@ -5,6 +5,7 @@
 #                                                 with ../shared/gpu carried as .gpu/
 #   GPU_CHECK_SMOKE=1 bash tools/gpu_check.sh     on a CPU: the same commands on a
 #                                                 scaled-down model, to test the script
+# PYTHON picks the interpreter (default python3: the device machine's, with torch).
 #
 # CHECKs (default: all, in this order; about 40 s each on an H100 after the ~4.5 min
 # mmcv build, so split them over two device calls if the build runs in the first):

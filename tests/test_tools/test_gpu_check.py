@@ -3,6 +3,7 @@ smoke mode runs the same commands on a CPU with a scaled-down model."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ SCRIPT = str(REPO / 'tools' / 'gpu_check.sh')
 
 
 def _run(out, *checks, smoke=True):
-    env = dict(os.environ, OUT=str(out), OMP_NUM_THREADS='1')
+    # PYTHON: this interpreter (the venv's), not whatever python3 is first on PATH
+    env = dict(os.environ, OUT=str(out), OMP_NUM_THREADS='1', PYTHON=sys.executable)
     if smoke:
         env['GPU_CHECK_SMOKE'] = '1'
     return subprocess.run(['bash', SCRIPT, *checks], cwd=REPO, env=env, capture_output=True,
