@@ -40,23 +40,33 @@ from torch.utils.hooks import RemovableHandle
 _INSTALLED_FLAG = '_mmscratch_fp32_islands'
 
 
-def to_fp32(obj: Any) -> Any:
-    """``obj`` with every floating-point tensor in it cast to fp32.
+def map_tensors(obj: Any, fn) -> Any:
+    """``obj`` with ``fn`` applied to every tensor in it.
 
-    Walks tuples (named ones too), lists and dicts; other objects (integer
-    tensors, data samples, None) come back unchanged.
+    Walks tuples (named ones too), lists and dicts; other objects (data
+    samples, None) come back unchanged.
     """
     if isinstance(obj, torch.Tensor):
-        if obj.is_floating_point() and obj.dtype != torch.float32:
-            return obj.float()
-        return obj
+        return fn(obj)
     if isinstance(obj, tuple) and hasattr(obj, '_fields'):
-        return type(obj)._make(to_fp32(item) for item in obj)
+        return type(obj)._make(map_tensors(item, fn) for item in obj)
     if isinstance(obj, (list, tuple)):
-        return type(obj)(to_fp32(item) for item in obj)
+        return type(obj)(map_tensors(item, fn) for item in obj)
     if isinstance(obj, dict):
-        return {key: to_fp32(value) for key, value in obj.items()}
+        return {key: map_tensors(value, fn) for key, value in obj.items()}
     return obj
+
+
+def _tensor_to_fp32(tensor: torch.Tensor) -> torch.Tensor:
+    if tensor.is_floating_point() and tensor.dtype != torch.float32:
+        return tensor.float()
+    return tensor
+
+
+def to_fp32(obj: Any) -> Any:
+    """``obj`` with every floating-point tensor in it cast to fp32 (integer
+    tensors, data samples and None unchanged; see :func:`map_tensors`)."""
+    return map_tensors(obj, _tensor_to_fp32)
 
 
 def _autocast_enabled() -> bool:

@@ -43,10 +43,29 @@ def test_before_train_converts_weights_and_inputs_and_keeps_the_losses(tmp_path)
     assert not data['inputs'].is_contiguous(memory_format=torch.channels_last)  # caller's own
     # same values up to summation order (the losses themselves are not compared:
     # at random init near-tied RPN scores let rounding pick other proposals)
-    for nhwc, nchw in zip(feats, reference.extract_feat(data['inputs'])):
+    ref_feats = reference.extract_feat(data['inputs'])
+    for nhwc, nchw in zip(feats, ref_feats):
         assert nhwc.is_contiguous(memory_format=torch.channels_last)
         assert torch.allclose(nhwc, nchw, rtol=1e-4, atol=1e-4)
+    # RoI features too: MMCV's RoIAlign reads NCHW memory, the hook hands it NCHW
+    rois = torch.tensor([[0, 4., 6., 60., 70.], [1, 30., 10., 120., 90.],
+                         [0, 0., 0., 127., 127.]])
+    for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        ours = getattr(model.roi_head, name)(feats[:4], rois)
+        theirs = getattr(reference.roi_head, name)(ref_feats[:4], rois)
+        assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4), name
     assert torch.isfinite(_losses(model, data))
+
+
+def test_roi_align_reads_nchw_memory():
+    """Why the hook hands RoI extractors NCHW: MMCV 2.1 gets NHWC wrong, silently."""
+    from mmcv.ops import RoIAlign
+    torch.manual_seed(0)
+    feats = torch.randn(1, 8, 32, 32)
+    rois = torch.tensor([[0, 2., 3., 20., 25.]])
+    op = RoIAlign((7, 7), 1.0, 0)
+    nhwc = op(feats.contiguous(memory_format=torch.channels_last), rois)
+    assert not torch.allclose(op(feats, rois), nhwc, atol=1e-3)
 
 
 def test_real_run_with_channels_last_and_bf16(tmp_path):
