@@ -24,6 +24,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
+from ..engine.hooks.channels_last_hook import config_trains_channels_last
 from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from .config_loading import check_train_config, default_work_dir, load_config, set_launcher
 
@@ -114,10 +115,8 @@ def build_train_config(args: argparse.Namespace) -> Config:
         if optim_type not in ('OptimWrapper', 'BF16OptimWrapper'):
             raise ValueError(f'--bf16 needs an OptimWrapper, config has {optim_type}')
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
-    if args.channels_last:
-        hooks = list(cfg.get('custom_hooks') or [])
-        if not any(h.get('type') == 'ChannelsLastHook' for h in hooks):
-            cfg.custom_hooks = hooks + [dict(type='ChannelsLastHook')]
+    if args.channels_last and not config_trains_channels_last(cfg):
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':

@@ -100,10 +100,11 @@ class TrainBench:
             from mmscratch.testing import scale_down_model_cfg
             model_cfg = ConfigDict(scale_down_model_cfg(model_cfg, opts.scale_factor))
         self.model = MODELS.build(model_cfg).to(self.device)
-        if any(h.get('type') == 'ChannelsLastHook' for h in cfg.get('custom_hooks') or []):
+        from mmscratch.engine.hooks.channels_last_hook import (
+            config_trains_channels_last, convert_to_channels_last)
+        if config_trains_channels_last(cfg):
             self.opts.channels_last = True  # the config trains in NHWC: benchmark it so
         if self.opts.channels_last:
-            from mmscratch.engine.hooks.channels_last_hook import convert_to_channels_last
             convert_to_channels_last(self.model)  # what ChannelsLastHook does
         self.model.train()
         self.num_classes = self._num_classes(model_cfg)

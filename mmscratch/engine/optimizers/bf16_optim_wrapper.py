@@ -25,9 +25,9 @@ Checkpoints hold the optimizer state only, as ``OptimWrapper``'s do; a
 checkpoint written by ``AmpOptimWrapper`` loads too (its loss-scaler state is
 dropped, there is nothing to scale).
 
-Use it by changing the optim wrapper's type, e.g. through the mixin
-``configs/_base_/speed/bf16.py`` or
-``--cfg-options optim_wrapper.type=BF16OptimWrapper``.
+Use it by changing the optim wrapper's type: ``tools/train.py CONFIG --bf16``,
+``--cfg-options optim_wrapper.type=BF16OptimWrapper``, or a config such as
+``configs/scratch/mask_rcnn_r50_gn_6x_bf16.py``.
 """
 from __future__ import annotations
 

@@ -84,3 +84,10 @@ def test_real_run_with_channels_last_and_bf16(tmp_path):
     state = torch.load(tmp_path / 'run' / 'iter_8.pth')['state_dict']
     fresh = build_model_from_config(DEMO, scale_down=False)
     fresh.load_state_dict(state)  # an NHWC run's checkpoint loads into an NCHW model
+
+
+def test_config_trains_channels_last():
+    from mmscratch.engine.hooks.channels_last_hook import config_trains_channels_last
+    from mmscratch.testing import load_config
+    assert config_trains_channels_last(load_config('configs/demo/mask_rcnn_gn_shapes_fast.py'))
+    assert not config_trains_channels_last(load_config(DEMO))
