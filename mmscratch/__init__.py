@@ -3,12 +3,14 @@
 Importing the package registers its loops, schedulers, hooks and datasets in
 MMDetection's registries (configs pull it in with
 ``custom_imports=dict(imports=['mmscratch'], allow_failed_imports=False)``)
-and allow-lists MMEngine's checkpoint types for PyTorch's safe loader.
+and routes MMEngine's checkpoint loads through mmscratch's loader, which reads
+checkpoints as data (``mmscratch.checkpoint``; torch's own safe list is left as
+it is).
 """
-from .compat import register_safe_globals
+from .checkpoint import install_mmengine_loaders
 from .version import __version__
 
-register_safe_globals()
+install_mmengine_loaders()
 
 from . import datasets, engine  # noqa: E402,F401  (registers modules)
 from .config import scratchify  # noqa: E402  (the recipe applied to any config)

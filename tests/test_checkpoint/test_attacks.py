@@ -1,0 +1,145 @@
+"""Forged checkpoints are refused, cleanly, on every MMEngine load path.
+
+Each attack class runs in a fresh interpreter (nothing registered or cached
+by earlier tests), loads the forged file through mmscratch's loader and
+through MMEngine's ``CheckpointLoader`` / ``load_checkpoint`` /
+``Runner.resume`` with older checkpoints readable (the most permissive
+setting mmscratch has), and must print one refusal per path and exit 0: no
+crash, no object built, nothing run.
+"""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from . import forge
+
+REPO = Path(__file__).resolve().parents[2]
+
+_LOAD_EVERY_WAY = textwrap.dedent('''
+    import sys
+    import torch
+    import mmscratch
+    from mmengine.runner import CheckpointLoader
+    from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
+    from mmscratch.checkpoint import (CheckpointRefused, load_checkpoint_file,
+                                      older_checkpoints_readable)
+    from tests.test_checkpoint.toy_runner import make_toy_runner
+
+    path, work_dir = sys.argv[1], sys.argv[2]
+    ways = {
+        'mmscratch': lambda: load_checkpoint_file(path),
+        'CheckpointLoader': lambda: CheckpointLoader.load_checkpoint(path, map_location='cpu'),
+        '_load_checkpoint': lambda: _load_checkpoint(path, map_location='cpu'),
+        'load_checkpoint': lambda: load_checkpoint(torch.nn.Linear(2, 1), path),
+        'Runner.resume': lambda: make_toy_runner(work_dir, max_iters=2).resume(path),
+    }
+    with older_checkpoints_readable():
+        for name, load in ways.items():
+            try:
+                load()
+            except CheckpointRefused as exc:
+                print(f'REFUSED {name}: {exc}')
+            else:
+                print(f'LOADED {name}')
+''')
+
+
+def _load_in_fresh_process(path, work_dir, code=_LOAD_EVERY_WAY):
+    proc = subprocess.run([sys.executable, '-c', code, str(path), str(work_dir)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    refusals = [line for line in proc.stdout.splitlines() if line.startswith(('REFUSED',
+                                                                              'LOADED'))]
+    return proc, refusals
+
+
+@pytest.mark.parametrize('attack,reason', [
+    ('object_dtype_scalar', 'refusing numpy dtype'),
+    ('object_array', 'refusing numpy dtype'),
+    ('array_rebuild', 'built twice'),
+    ('short_array_data', 'bytes of data where 8000 are needed'),
+    ('forged_numeric_dtype', 'not the state numpy writes'),
+    ('walks_attributes', 'only the statistics names'),
+    ('stray_numpy_name', 'outside the place numpy and MMEngine write it'),
+])
+def test_forged_numpy_and_history_buffer_pickles_are_refused(tmp_path, attack, reason):
+    path = forge.ATTACKS[attack](tmp_path / f'{attack}.pth')
+    proc, results = _load_in_fresh_process(path, tmp_path / 'work')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(results) == 5, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for line in results:
+        assert line.startswith('REFUSED'), line
+        assert str(path) in line and reason in line, line
+
+
+def test_a_pickle_that_runs_a_command_is_refused_and_runs_nothing(tmp_path):
+    sentinel = tmp_path / 'pwned'
+    path = forge.runs_a_command(tmp_path / 'evil.pth', sentinel)
+    proc, results = _load_in_fresh_process(path, tmp_path / 'work')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(results) == 5 and all(r.startswith('REFUSED') for r in results), results
+    assert all('posix.system' in r for r in results), results
+    assert not sentinel.exists()
+
+
+def test_control_the_object_dtype_forgery_is_a_real_attack(tmp_path):
+    """With numpy's constructors allow-listed (what mmscratch used to do), the
+    same file crashes the loading process: the refusal above is what stops it."""
+    path = forge.object_dtype_scalar(tmp_path / 'forged.pth')
+    code = textwrap.dedent('''
+        import sys, numpy as np, torch
+        core = np._core
+        dtype_classes = {type(np.dtype(c)) for c in np.typecodes['All'] if c not in 'Mm'}
+        torch.serialization.add_safe_globals([
+            core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
+            *dtype_classes])
+        torch.load(sys.argv[1])
+        print('survived')
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode < 0 or proc.returncode > 128, (proc.returncode, proc.stdout)
+    assert 'survived' not in proc.stdout
+
+
+def test_outside_mmscratch_tools_an_older_checkpoint_is_refused_with_a_pointer(tmp_path):
+    from tests.test_reliability.toy import toy_runner
+    from mmscratch.checkpoint import CheckpointRefused, load_checkpoint_file
+
+    toy_runner(tmp_path, 3, plain_data=False).train()  # stock MMEngine format
+    with pytest.raises(CheckpointRefused, match='older MMEngine format.*convert_checkpoint'):
+        load_checkpoint_file(str(tmp_path / 'iter_3.pth'))
+
+
+@pytest.mark.parametrize('content', [b'', b'PK\x03\x04 truncated zip', b'not a checkpoint'])
+def test_unreadable_files_are_one_clear_refusal(tmp_path, content):
+    from mmscratch.checkpoint import CheckpointRefused, load_checkpoint_file
+
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointRefused, match='broken.pth'):
+        load_checkpoint_file(str(path), allow_older=True)
+
+
+def test_import_leaves_torch_safe_list_as_it_was():
+    # torch registers a few of its own classes when its submodules are first
+    # imported; import those (and everything mmscratch stands on) first.
+    code = textwrap.dedent('''
+        import torch, torch.distributed.tensor, mmengine.runner, mmdet.apis, mmcv.ops
+        import mmdet.models, mmdet.datasets, mmdet.engine, mmdet.evaluation
+        before = set(torch.serialization.get_safe_globals())
+        import mmscratch, mmscratch.apis.train, mmscratch.apis.test
+        after = set(torch.serialization.get_safe_globals())
+        print('ADDED', sorted(map(str, after - before)))
+        print('REMOVED', sorted(map(str, before - after)))
+        print('FOREIGN', sorted(str(g) for g in after if not repr(g).startswith(
+            ("<class 'torch.", '<function _rebuild_njt'))))
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = dict(line.split(' ', 1) for line in proc.stdout.splitlines()
+                 if line.startswith(('ADDED', 'REMOVED', 'FOREIGN')))
+    assert lines == {'ADDED': '[]', 'REMOVED': '[]', 'FOREIGN': '[]'}, proc.stdout
