@@ -7,12 +7,14 @@ the COCO metrics (``bbox_mAP``, ``bbox_mAP_50``, ..., ``segm_mAP_l``).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import os.path as osp
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from ..utils.atomic_io import atomic_write_text
+from ..utils.atomic_io import append_line, atomic_write_bytes, atomic_write_text
+from ..utils.run_files import run_name
 
 CURVE_FILE = 'curve.jsonl'
 PLOT_FILE = 'curve.png'
@@ -49,21 +51,20 @@ def write_curve(path: str, records: Iterable[dict]) -> None:
 
 
 def append_record(path: str, record: dict) -> None:
-    with open(path, 'a') as f:
-        f.write(json.dumps(record, sort_keys=True) + '\n')
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one record durably; a symlink planted at ``path`` is refused."""
+    append_line(path, json.dumps(record, sort_keys=True) + '\n')
+
+
+def save_figure(fig, path: str) -> None:
+    """``fig.savefig(path)`` through an atomic write (never through a link)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=osp.splitext(path)[1][1:] or 'png')
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def run_label(run_dir: str) -> str:
-    """Legend label: the config name recorded by the hook, else the dir name."""
-    meta = osp.join(run_dir, 'curve_meta.json')
-    if osp.isfile(meta):
-        with open(meta) as f:
-            name = json.load(f).get('config_name')
-        if name:
-            return name
-    return osp.basename(osp.normpath(run_dir))
+    """Legend label: the config name the run's hooks recorded, else the dir name."""
+    return run_name(run_dir)
 
 
 #: ``x`` values accepted by the plots; ``images`` is short for ``images_seen``.
@@ -181,15 +182,15 @@ def plot_curves(runs: Dict[str, List[dict]],
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
     written = [out_path]
-    fig.savefig(out_path)
+    save_figure(fig, out_path)
     if out_path.endswith('.png'):
         svg = out_path[:-4] + '.svg'
-        fig.savefig(svg)
+        save_figure(fig, svg)
         written.append(svg)
     plt.close(fig)
     if data_path:
-        with open(data_path, 'w') as f:
-            json.dump(dict(x=x, series=series, lr_markers=markers), f, indent=1)
+        atomic_write_text(data_path, json.dumps(dict(x=x, series=series, lr_markers=markers),
+                                                indent=1))
         written.append(data_path)
     return CurvePlot(files=written, series=series, lr_markers=markers)
 

@@ -1,34 +1,68 @@
-"""Atomic file writes: readers see the old file or the new one, never a part.
+"""Atomic file writes that never follow a link planted in a shared directory.
 
-Write to a hidden temporary name, fsync, rename over the target, fsync the
-directory. Used for checkpoints (``SafeCheckpointHook``), ``last_checkpoint``
-and the convergence curve.
+A write goes to a fresh temporary file next to the target, created with
+``O_CREAT | O_EXCL | O_NOFOLLOW`` under an unpredictable name
+(``.<name>.<host>.<pid>.<random>.tmp``): if anything already exists there
+-- a file, or a symlink someone planted to make us overwrite another file --
+the create fails and the name is drawn again, so the bytes only ever land in
+a file this process just created. The file is fsync'ed and renamed over the
+target (``os.replace`` replaces a link at the target, it does not follow it),
+and the directory is fsync'ed: readers see the old file or the new one,
+never a part. Used for checkpoints (``SafeCheckpointHook``),
+``last_checkpoint``, the convergence curve and the tools' JSON outputs.
+
+Temporaries of a killed writer are removed by :func:`remove_stale_temporaries`
+only when their writer is gone: same host and its process no longer exists.
+A second job writing to the same directory keeps its files.
 """
 from __future__ import annotations
 
+import errno
 import os
 import os.path as osp
 import re
-from typing import Iterable, List
+import secrets
+import socket
+import stat
+import time
+from typing import Iterable, List, Tuple
 
-# ".<final name>.<pid>.tmp": hidden, and not ending in .pth, so no tool that
-# globs for checkpoints ever picks a half-written file.
-_TMP_PATTERN = re.compile(r'^\..+\.\d+\.tmp$')
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0)
+                 | getattr(os, 'O_CLOEXEC', 0))
+_HOST = re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname())[:64] or 'host'
+_TMP_PATTERN = re.compile(
+    r'^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]{1,64})\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$')
+# Temporaries of mmscratch before host names were added: ".<name>.<pid>.tmp".
+_OLD_TMP_PATTERN = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$')
+#: An old-style temporary (no host in its name) is removed only when its pid is
+#: gone here *and* it is this old: it may belong to a live job on another host.
+OLD_TEMPORARY_MIN_AGE_S = 24 * 3600
+_WRITE_CHUNK = 16 << 20
 
 
-def temporary_path(path: str) -> str:
-    """The temporary name :func:`atomic_write_bytes` and the hook write to."""
+def host_name() -> str:
+    """This host's name as it appears in temporary and lock file names."""
+    return _HOST
+
+
+def create_temporary(path: str) -> Tuple[int, str]:
+    """A new, exclusively created temporary file beside ``path``: ``(fd, tmp_path)``."""
     directory, name = osp.split(path)
-    return osp.join(directory, f'.{name}.{os.getpid()}.tmp')
+    for _ in range(64):
+        tmp = osp.join(directory, f'.{name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o644), tmp
+        except FileExistsError:
+            continue  # taken, or something planted there: draw another name
+    raise FileExistsError(errno.EEXIST, f'no free temporary name beside {path}')
 
 
-def fsync_file(path: str) -> None:
-    """Flush a closed file's data to disk (Linux fsyncs the inode via any fd)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def write_all(fd: int, data: bytes) -> None:
+    """``data`` to ``fd``, in chunks (a write may be short)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view[:_WRITE_CHUNK])
+        view = view[written:]
 
 
 def fsync_dir(path: str) -> None:
@@ -45,25 +79,44 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def commit_file(tmp_path: str, final_path: str) -> None:
-    """fsync ``tmp_path``, rename it over ``final_path`` atomically, fsync the dir."""
-    fsync_file(tmp_path)
-    os.replace(tmp_path, final_path)
-    fsync_dir(osp.dirname(final_path))
-
-
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never a part."""
-    tmp = temporary_path(path)
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a part.
+
+    On any failure (disk full, a signal) the temporary file is removed and
+    ``path`` is untouched.
+    """
+    fd, tmp = create_temporary(path)
     try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
+        _remove_quietly(tmp)
+        raise
+    fsync_dir(osp.dirname(path))
+
+
+def write_new_file(path: str, data: bytes) -> None:
+    """Create ``path`` (it must not exist: ``O_EXCL | O_NOFOLLOW``) holding ``data``.
+
+    For outputs that must never replace anything, such as a converted
+    checkpoint; a failed write removes the partial file.
+    """
+    try:
+        fd = os.open(path, _CREATE_FLAGS, 0o644)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f'{path} exists; not overwriting it') from None
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _remove_quietly(path)
         raise
     fsync_dir(osp.dirname(path))
 
@@ -72,15 +125,66 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode('utf-8'))
 
 
+def append_line(path: str, line: str) -> None:
+    """Append one line to ``path`` durably, refusing a symlink at ``path`` (ELOOP)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
+                 | getattr(os, 'O_CLOEXEC', 0), 0o644)
+    try:
+        write_all(fd, line.encode('utf-8'))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def process_is_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (it may be another user's)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(directory: str, name: str) -> bool:
+    match = _TMP_PATTERN.match(name)
+    if match:
+        return match['host'] == _HOST and not process_is_alive(int(match['pid']))
+    match = _OLD_TMP_PATTERN.match(name)
+    if not match or process_is_alive(int(match['pid'])):
+        return False
+    try:
+        age = time.time() - os.lstat(osp.join(directory, name)).st_mtime
+    except FileNotFoundError:
+        return False
+    return age >= OLD_TEMPORARY_MIN_AGE_S
+
+
 def remove_stale_temporaries(directories: Iterable[str]) -> List[str]:
-    """Delete temporary files left by saves that were killed; returns them."""
+    """Delete temporary files left by killed writers on this host; returns them.
+
+    Only regular files (never a link) whose writer, named in the file name,
+    no longer runs on this host.
+    """
     removed = []
     for directory in dict.fromkeys(d for d in directories if d and osp.isdir(d)):
         for name in os.listdir(directory):
             path = osp.join(directory, name)
-            if _TMP_PATTERN.match(name) and osp.isfile(path):
-                os.remove(path)
+            try:
+                regular = stat.S_ISREG(os.lstat(path).st_mode)
+            except FileNotFoundError:
+                continue
+            if regular and _is_stale(directory, name):
+                _remove_quietly(path)
                 removed.append(path)
     return removed
-
-

@@ -32,6 +32,7 @@ from mmengine.fileio.backends import local_backend
 from mmengine.hooks import Hook
 
 from mmscratch.apis.train import NothingToResume, apply_resume
+from mmscratch.utils import atomic_io
 from tests.test_reliability.toy import toy_runner
 
 INTERVAL = 1
@@ -53,8 +54,16 @@ class _Progress(Hook):
         self.slot[self.index] = runner.iter + 1
 
 
+def _slow_write_all(fd, data):
+    """atomic_io.write_all in 16 chunks with a pause between them."""
+    step = max(1, len(data) // 16)
+    for start in range(0, len(data), step):
+        os.write(fd, data[start:start + step])
+        time.sleep(0.002)
+
+
 def _slow_put(obj, filepath):
-    """LocalBackend.put in 16 chunks, flushed, with a pause between them."""
+    """LocalBackend.put (MMEngine's CheckpointHook) in 16 chunks, flushed, with pauses."""
     os.makedirs(osp.dirname(filepath), exist_ok=True)
     step = max(1, len(obj) // 16)
     with open(filepath, 'wb') as f:
@@ -81,6 +90,7 @@ def _install_kill_point(n: int) -> None:
 def _child(work_dir, checkpoint_type, max_keep, progress, ready, kill_before, max_iters):
     torch.set_num_threads(1)  # forked from a process that may have used OpenMP
     local_backend.LocalBackend.put = lambda self, obj, filepath: _slow_put(obj, filepath)
+    atomic_io.write_all = _slow_write_all  # SafeCheckpointHook's writes
     if kill_before is not None:
         _install_kill_point(kill_before)
     runner = toy_runner(

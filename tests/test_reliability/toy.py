@@ -1,6 +1,6 @@
 """Tiny MMEngine runners for the reliability tests (fractions of a second each).
 
-``ToyModel``/``ToyData`` come from ``tests/test_compat/toy_runner.py``; the
+``ToyModel``/``ToyData`` come from ``tests/test_checkpoint/toy_runner.py``; the
 variants here draw random numbers where a detector does (python ``random``,
 numpy and torch in the data pipeline and in the loss), so any RNG state that a
 resume fails to restore changes the trained weights.
@@ -18,7 +18,7 @@ from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from tests.test_compat.toy_runner import ToyData, ToyModel
+from tests.test_checkpoint.toy_runner import ToyData, ToyModel
 
 
 class RandomToyData(ToyData):
@@ -97,7 +97,9 @@ def toy_runner(work_dir, max_iters: int = 10, *, checkpoint: Optional[dict] = No
                load_from: Optional[str] = None, num_workers: int = 0,
                val_interval: Optional[int] = None, ballast: int = 0,
                model: Optional[nn.Module] = None, scheduler: Optional[dict] = None,
-               lr: float = 0.01, dataset_len: int = 48) -> Runner:
+               lr: float = 0.01, dataset_len: int = 48, plain_data: bool = True) -> Runner:
+    """A toy run; ``plain_data`` adds ``PlainDataCheckpointHook`` as every
+    mmscratch config does (off: MMEngine's own checkpoint format, numpy inside)."""
     checkpoint = dict(dict(type='SafeCheckpointHook', interval=3, by_epoch=False),
                       **(checkpoint or {}))
     val = {}
@@ -124,7 +126,8 @@ def toy_runner(work_dir, max_iters: int = 10, *, checkpoint: Optional[dict] = No
                        val_interval=val_interval or max_iters + 1),
         param_scheduler=scheduler or dict(type='MultiStepLR', milestones=[4], by_epoch=False),
         default_hooks=dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=custom_hooks or [],
+        custom_hooks=list(custom_hooks or []) + (
+            [dict(type='PlainDataCheckpointHook')] if plain_data else []),
         randomness=dict(seed=0, deterministic=True),
         resume=resume,
         load_from=load_from,

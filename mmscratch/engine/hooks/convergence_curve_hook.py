@@ -28,6 +28,7 @@ from mmdet.registry import HOOKS
 
 from ...analysis.curves import (CURVE_FILE, PLOT_FILE, append_record, plot_runs,
                                 read_curve, write_curve)
+from ...utils.atomic_io import atomic_write_text
 from ..runner.scratch_loop import images_per_device
 
 METRIC_KEYS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
@@ -127,8 +128,8 @@ class ConvergenceCurveHook(Hook):
                         if getattr(runner.cfg, 'filename', None) else 'run',
                         max_iters=total, lr_steps=self.lr_steps, batch_size=self._batch,
                         eval_points=self.points)
-            with open(osp.join(runner.work_dir, 'curve_meta.json'), 'w') as f:
-                json.dump(meta, f, indent=1)
+            atomic_write_text(osp.join(runner.work_dir, 'curve_meta.json'),
+                              json.dumps(meta, indent=1))
         runner.logger.info(f'ConvergenceCurveHook: evaluating at iterations {self.points}')
         recorded = {r['iter'] for r in kept}
         if start > 0 and start in self.points and start not in recorded:

@@ -13,18 +13,22 @@ time limit) can be left with a truncated ``iter_N.pth``, a ``last_checkpoint``
 naming a deleted file, or no loadable checkpoint at all. This hook saves with
 the following protocol (main process):
 
-1. ``runner.save_checkpoint`` writes ``.iter_N.pth.<pid>.tmp`` next to the
-   final file (same directory, so the rename below stays on one filesystem);
+1. ``runner.save_checkpoint`` serializes the checkpoint and hands the bytes
+   to :class:`AtomicLocalBackend`, which writes them to a temporary file
+   it creates exclusively next to the final one
+   (``.iter_N.pth.<host>.<pid>.<random>.tmp``, ``O_EXCL | O_NOFOLLOW``: a
+   link planted in a shared work dir is never written through);
 2. the temporary file is fsync'ed, then renamed to ``iter_N.pth`` with
    ``os.replace`` (atomic on POSIX) and the directory is fsync'ed;
-3. ``last_checkpoint`` is replaced the same way (temporary file, fsync,
-   rename, directory fsync);
+3. ``last_checkpoint`` is replaced the same way;
 4. only then are checkpoints beyond ``max_keep_ckpts`` (and a superseded
-   "best" checkpoint) deleted.
+   "best" checkpoint) deleted -- only files of this hook's own name pattern
+   directly inside ``out_dir``, whatever a resumed checkpoint claims.
 
 A kill at any instant therefore leaves ``last_checkpoint`` naming a complete
 checkpoint: the new one if step 3 finished, else the previous one (at most one
-checkpoint interval lost). Leftover temporary files of a killed save, and
+checkpoint interval lost). Leftover temporary files of a killed save (of a
+process of this host that is gone; a live job's files are kept), and
 checkpoints whose deletion a kill interrupted (recorded in the checkpoint's
 message hub), are removed when training starts again.
 
@@ -35,24 +39,42 @@ write-then-update-then-prune order is kept.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import os.path as osp
 import pickle
+import re
 from typing import Optional
 
 import torch
 from mmengine.dist import is_main_process, master_only
-from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.fileio import LocalBackend, get_file_backend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmdet.registry import HOOKS
 
-from ...utils.atomic_io import (atomic_write_text, commit_file, remove_stale_temporaries,
-                                temporary_path)
+from ...checkpoint import to_plain_data
+from ...utils.atomic_io import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
 
 #: Message-hub key listing checkpoint steps whose deletion is still due. It is
 #: saved inside each checkpoint, so a resume finishes a pruning a kill stopped.
 PENDING_PRUNE_KEY = 'safe_checkpoint/pending_prune'
 LAST_CHECKPOINT = 'last_checkpoint'
+ATOMIC_BACKEND = 'mmscratch_atomic_local'
+
+
+@register_backend(ATOMIC_BACKEND)
+class AtomicLocalBackend(LocalBackend):
+    """MMEngine's ``LocalBackend`` whose writes are atomic and follow no link
+    (:func:`mmscratch.utils.atomic_io.atomic_write_bytes`)."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        os.makedirs(osp.dirname(str(filepath)) or '.', exist_ok=True)
+        atomic_write_bytes(str(filepath), obj)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        self.put(obj.encode(encoding), filepath)
+
+
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):
     """``CheckpointHook`` that never leaves the run without a loadable checkpoint.
@@ -78,39 +100,57 @@ class SafeCheckpointHook(CheckpointHook):
 
     # ------------------------------------------------------------ writing
     def _write_checkpoint(self, runner, filename: str, **kwargs) -> str:
-        """``runner.save_checkpoint`` into ``out_dir/filename``, atomically."""
+        """``runner.save_checkpoint`` into ``out_dir/filename``, atomically.
+
+        master_only: other ranks return at once and write nothing. A failed
+        write (disk full, a signal) leaves no temporary file and the previous
+        checkpoint untouched.
+        """
         final = self.file_backend.join_path(self.out_dir, filename)
-        if not self._local:
-            runner.save_checkpoint(self.out_dir, filename, self.file_client_args,
-                                   backend_args=self.backend_args, **kwargs)
-            return final
-        tmp = temporary_path(final)
-        try:
-            # master_only: other ranks return at once and write nothing
-            runner.save_checkpoint(self.out_dir, osp.relpath(tmp, self.out_dir),
-                                   self.file_client_args,
-                                   backend_args=self.backend_args, **kwargs)
-            if is_main_process():
-                commit_file(tmp, final)
-        except BaseException:
-            if is_main_process() and osp.exists(tmp):
-                os.remove(tmp)  # e.g. disk full: don't leave the partial file
-            raise
+        backend_args = dict(backend=ATOMIC_BACKEND) if self._local else self.backend_args
+        file_client_args = None if self._local else self.file_client_args
+        runner.save_checkpoint(self.out_dir, filename, file_client_args,
+                               backend_args=backend_args, **kwargs)
         return final
 
+    def _own_file_pattern(self) -> re.Pattern:
+        """Names this hook writes: ``filename_tmpl`` of a step, and ``best_*_`` of one."""
+        parts = [re.escape(p) for p in self.filename_tmpl.split('{}')]
+        return re.compile(r'^(best_[^/\\]+_)?' + r'\d+'.join(parts) + '$')
+
     def _remove_steps(self, runner, steps) -> None:
-        """Delete the checkpoints of ``steps``, never the latest one."""
+        """Delete the checkpoints of ``steps``, never the latest one.
+
+        The steps come back from a resumed checkpoint: anything but a
+        non-negative int is ignored (with a warning), never turned into a path.
+        """
         if not is_main_process():
             return
         latest = self.last_ckpt or runner.message_hub.get_info('last_ckpt')
-        protected = osp.abspath(latest) if latest else None
-        for step in steps:
+        protected = osp.abspath(latest) if isinstance(latest, str) else None
+        for step in steps if isinstance(steps, (list, tuple)) else [steps]:
+            if type(step) is not int or step < 0:
+                runner.logger.warning(
+                    f'SafeCheckpointHook: ignoring the pruning entry {step!r:.60} (not an '
+                    'iteration number)')
+                continue
             path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(step))
             self._remove_path(runner, path, protected)
 
     def _remove_path(self, runner, path: str, protected: Optional[str] = None) -> None:
-        if self._local and protected is not None and osp.abspath(path) == protected:
+        """Delete a checkpoint of this hook: only its own file names, in ``out_dir``."""
+        if not isinstance(path, str):
             return
+        if self._local:
+            inside = osp.realpath(osp.dirname(path)) == osp.realpath(self.out_dir)
+            if not inside or not self._own_file_pattern().match(osp.basename(path)) \
+                    or osp.islink(path):
+                runner.logger.warning(
+                    f'SafeCheckpointHook: not deleting {path!r:.200}: not a checkpoint '
+                    f'file of this hook in {self.out_dir}')
+                return
+            if protected is not None and osp.abspath(path) == protected:
+                return
         if self.file_backend.isfile(path):
             self.file_backend.remove(path)
         elif self.file_backend.isdir(path):  # DeepSpeed checkpoints are directories
@@ -215,13 +255,10 @@ class SafeCheckpointHook(CheckpointHook):
                 f'Key {removed_keys} will be removed because they are not found in '
                 f'published_keys. If you want to keep them, please set '
                 f'`{removed_keys}` in published_keys')
+        checkpoint = to_plain_data(checkpoint)  # the loader rebuilt numpy values
         sha = hashlib.sha256(pickle.dumps(checkpoint)).hexdigest()
         final_path = osp.splitext(ckpt_path)[0] + f'-{sha[:8]}.pth'
-        tmp = temporary_path(final_path)
-        try:
-            torch.save(checkpoint, tmp)
-            commit_file(tmp, final_path)
-        finally:
-            if osp.exists(tmp):
-                os.remove(tmp)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(final_path, buffer.getvalue())
         runner.logger.info(f'The checkpoint ({ckpt_path}) is published to {final_path}.')

@@ -6,6 +6,9 @@ what a restart cleans up.
 """
 import os
 import os.path as osp
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -14,6 +17,7 @@ from mmengine.runner import find_latest_checkpoint
 import mmscratch  # noqa: F401  (registers the hook)
 from mmscratch.engine.hooks import safe_checkpoint_hook as sch
 from mmscratch.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
+from mmscratch.utils import atomic_io
 from mmscratch.utils.atomic_io import atomic_write_text, remove_stale_temporaries
 from tests.test_reliability.toy import toy_runner
 
@@ -71,14 +75,15 @@ def test_commit_then_update_last_checkpoint_then_prune(tmp_path, fs_events):
 
 def test_failed_write_leaves_previous_checkpoint_untouched(tmp_path, monkeypatch):
     runner = toy_runner(tmp_path, 4, checkpoint=dict(interval=2, max_keep_ckpts=1))
-    real_save = runner.save_checkpoint
+    real_write_all = atomic_io.write_all
 
-    def save(out_dir, filename, *args, **kwargs):
-        real_save(out_dir, filename, *args, **kwargs)
-        if runner.iter + 1 == 4:  # the second save fails after writing: disk full
+    def write_all(fd, data):
+        if runner.iter + 1 == 4 and len(data) > 1000:  # the second save: the disk fills up
+            real_write_all(fd, data[:len(data) // 2])
             raise OSError(28, 'No space left on device')
+        real_write_all(fd, data)
 
-    monkeypatch.setattr(runner, 'save_checkpoint', save)
+    monkeypatch.setattr(atomic_io, 'write_all', write_all)
     with pytest.raises(OSError, match='No space'):
         runner.train()
     assert _files(tmp_path) == ['iter_2.pth']
@@ -98,13 +103,17 @@ def test_restart_finishes_interrupted_pruning_and_removes_partial_files(tmp_path
         toy_runner(tmp_path, 3, checkpoint=dict(interval=1, max_keep_ckpts=1)).train()
     monkeypatch.setattr(os, 'remove', real_remove)
     assert _files(tmp_path) == ['iter_1.pth', 'iter_2.pth']
-    (tmp_path / f'.iter_3.pth.{os.getpid() + 1}.tmp').write_bytes(b'half a checkpoint')
+    # a killed writer of this host (its pid is gone), and a live one (this process)
+    (tmp_path / _temporary_name('iter_3.pth', _dead_pid())).write_bytes(b'half a checkpoint')
+    live = _temporary_name('iter_9.pth', os.getpid())
+    (tmp_path / live).write_bytes(b'a save in progress')
     (tmp_path / 'notes.tmp').write_text('not ours: kept')
     runner = toy_runner(tmp_path, 3, resume=True, load_from=str(tmp_path / 'iter_2.pth'),
                         checkpoint=dict(interval=1, max_keep_ckpts=1))
     runner.train()
     assert _files(tmp_path) == ['iter_3.pth']
-    assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.tmp')) == ['notes.tmp']
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.tmp')) == \
+        sorted([live, 'notes.tmp'])
 
 
 def test_best_checkpoint_replaced_only_after_the_new_one_is_written(tmp_path, fs_events):
@@ -131,11 +140,73 @@ def test_published_model_is_written_atomically(tmp_path, fs_events):
     assert set(torch.load(tmp_path / published[0])) == {'meta', 'state_dict'}
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, '-c', 'pass'])
+    proc.wait()
+    return proc.pid
+
+
+def _temporary_name(name: str, pid: int, host: str = None) -> str:
+    return f'.{name}.{host or atomic_io.host_name()}.{pid}.0123abcd.tmp'
+
+
 def test_atomic_write_and_stale_cleanup_helpers(tmp_path):
     path = str(tmp_path / 'last_checkpoint')
     atomic_write_text(path, 'a')
     atomic_write_text(path, 'b')
     assert open(path).read() == 'b' and os.listdir(tmp_path) == ['last_checkpoint']
-    stale = tmp_path / '.iter_9.pth.4242.tmp'
+    dead = _dead_pid()
+    stale = tmp_path / _temporary_name('iter_9.pth', dead)
     stale.write_bytes(b'x')
+    kept = [_temporary_name('iter_8.pth', os.getpid()),  # a live writer
+            _temporary_name('iter_7.pth', dead, host='another-host'),  # can't tell: keep
+            f'.iter_6.pth.{dead}.tmp']  # old-style name, recent: may be another host's
+    for name in kept:
+        (tmp_path / name).write_bytes(b'y')
     assert remove_stale_temporaries([str(tmp_path), str(tmp_path)]) == [str(stale)]
+    assert sorted(kept) == sorted(f for f in os.listdir(tmp_path) if f.endswith('.tmp'))
+    # an old-style temporary of a dead pid, a day old: removed
+    old = tmp_path / kept[2]
+    os.utime(old, (time.time() - atomic_io.OLD_TEMPORARY_MIN_AGE_S - 60,) * 2)
+    assert remove_stale_temporaries([str(tmp_path)]) == [str(old)]
+
+
+def test_stale_cleanup_never_touches_links(tmp_path):
+    target = tmp_path / 'precious.txt'
+    target.write_text('keep me')
+    link = tmp_path / _temporary_name('iter_1.pth', _dead_pid())
+    link.symlink_to(target)
+    assert remove_stale_temporaries([str(tmp_path)]) == []
+    assert link.is_symlink() and target.read_text() == 'keep me'
+
+
+def test_paths_from_a_resumed_checkpoint_are_never_deleted(tmp_path):
+    """A forged checkpoint names files outside the work dir (and non-steps) as
+    due for pruning and as the previous best: resuming deletes none of them."""
+    from mmscratch.checkpoint import load_checkpoint_file, to_plain_data
+
+    outside = tmp_path / 'precious'
+    outside.mkdir()
+    victims = [outside / 'victim.pth', outside / 'best_mse_iter_1.pth']
+    for victim in victims:
+        victim.write_text('keep me')
+    work_dir = tmp_path / 'work'
+    toy_runner(work_dir, 2, val_interval=2, checkpoint=dict(
+        interval=2, max_keep_ckpts=1, save_best='mse', rule='less')).train()
+    (work_dir / 'notes.pth').write_text('a user file that merely looks like a checkpoint')
+    path = work_dir / 'iter_2.pth'
+    ckpt = load_checkpoint_file(str(path))
+    info = ckpt['message_hub']['runtime_info']
+    info[sch.PENDING_PRUNE_KEY] = ['../precious/victim', 1.0, -3, True, '2', [4]]
+    info['keep_ckpt_ids'] = ['../precious/victim.pth', 2]
+    info['best_ckpt'] = str(victims[1])
+    info['best_score'] = float('inf')  # the next validation is a new best
+    torch.save(to_plain_data(ckpt), path)
+    runner = toy_runner(work_dir, 6, val_interval=2, resume=True, load_from=str(path),
+                        checkpoint=dict(interval=2, max_keep_ckpts=1, save_best='mse',
+                                        rule='less'))
+    runner.train()
+    assert all(v.read_text() == 'keep me' for v in victims)
+    assert (work_dir / 'notes.pth').exists()
+    assert 'iter_6.pth' in _files(work_dir)

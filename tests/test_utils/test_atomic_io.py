@@ -1,0 +1,110 @@
+"""Atomic writes never write through a link planted in a shared directory.
+
+Temporary names are random, so the tests fix the random part: the first name
+a writer draws has a symlink planted at it, pointing at a file the attacker
+wants overwritten. The writer must leave that file untouched, leave the link
+alone, and still write its own file.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mmscratch.utils import atomic_io
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch):
+    """Makes the first temporary name drawn for ``name`` a symlink to a victim file."""
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    draws = iter(['deadbeef', 'cafebabe', '0badf00d', '12345678'])
+    monkeypatch.setattr(atomic_io.secrets, 'token_hex', lambda n: next(draws))
+
+    def plant(directory: Path, name: str) -> Path:
+        link = directory / f'.{name}.{atomic_io.host_name()}.{os.getpid()}.deadbeef.tmp'
+        link.symlink_to(victim)
+        return link
+    return victim, plant
+
+
+def test_atomic_write_draws_another_name_instead_of_following_a_link(tmp_path, planted):
+    victim, plant = planted
+    link = plant(tmp_path, 'last_checkpoint')
+    atomic_io.atomic_write_text(str(tmp_path / 'last_checkpoint'), 'iter_4.pth')
+    assert victim.read_text() == 'precious'
+    assert link.is_symlink()
+    assert (tmp_path / 'last_checkpoint').read_text() == 'iter_4.pth'
+    assert not (tmp_path / 'last_checkpoint').is_symlink()
+
+
+def test_a_link_at_the_target_is_replaced_not_followed(tmp_path):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    (tmp_path / 'last_checkpoint').symlink_to(victim)
+    atomic_io.atomic_write_text(str(tmp_path / 'last_checkpoint'), 'new')
+    assert victim.read_text() == 'precious'
+    assert (tmp_path / 'last_checkpoint').read_text() == 'new'
+
+
+def test_new_files_and_appends_refuse_links(tmp_path):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    (tmp_path / 'out.pth').symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        atomic_io.write_new_file(str(tmp_path / 'out.pth'), b'data')
+    (tmp_path / 'curve.jsonl').symlink_to(victim)
+    with pytest.raises(OSError):
+        atomic_io.append_line(str(tmp_path / 'curve.jsonl'), '{}\n')
+    assert victim.read_text() == 'precious'
+
+
+def test_a_failed_write_leaves_no_temporary(tmp_path, monkeypatch):
+    def disk_full(fd, data):
+        os.write(fd, data[:3])
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(atomic_io, 'write_all', disk_full)
+    with pytest.raises(OSError, match='No space'):
+        atomic_io.atomic_write_bytes(str(tmp_path / 'x.pth'), b'0123456789')
+    assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_saves_with_links_planted_at_their_temporary_names(tmp_path):
+    """A whole training run in a fresh process: every temporary name the first
+    draw would give (checkpoints, last_checkpoint, published model) is a link to
+    the victim; the run finishes, the victim is untouched, the checkpoints load."""
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    code = textwrap.dedent('''
+        import os, sys, itertools
+        from mmscratch.utils import atomic_io
+        from tests.test_reliability.toy import toy_runner
+        work_dir, victim = sys.argv[1], sys.argv[2]
+        os.makedirs(work_dir)
+        names = ['iter_2.pth', 'iter_4.pth', 'last_checkpoint']
+        for name in names:
+            os.symlink(victim, os.path.join(
+                work_dir, f'.{name}.{atomic_io.host_name()}.{os.getpid()}.deadbeef.tmp'))
+        counter = itertools.count()
+        # every other draw is the planted one
+        atomic_io.secrets.token_hex = lambda n: 'deadbeef' if next(counter) % 2 == 0 \\
+            else os.urandom(4).hex()
+        toy_runner(work_dir, 4, checkpoint=dict(interval=2, published_keys=['meta', 'state_dict'])
+                   ).train()
+        print('DONE')
+    ''')
+    work_dir = tmp_path / 'work'
+    proc = subprocess.run([sys.executable, '-c', code, str(work_dir), str(victim)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and 'DONE' in proc.stdout, proc.stderr[-3000:]
+    assert victim.read_text() == 'precious'
+    import torch
+    assert torch.load(work_dir / 'iter_4.pth')['meta']['iter'] == 4
+    assert (work_dir / 'last_checkpoint').read_text().endswith('iter_4.pth')
+    links = [p for p in work_dir.iterdir() if p.is_symlink()]
+    assert len(links) == 3
