@@ -12,9 +12,10 @@ from typing import Callable
 def user_errors() -> tuple:
     from ..datasets.robust_loading import TooManyBadImages
     from ..engine.hooks import DivergenceError, ScratchGuardError
+    from ..utils.work_dir_lock import WorkDirInUse
     from .train import NothingToResume
-    return (NothingToResume, FileNotFoundError, ValueError, TooManyBadImages,
-            DivergenceError, ScratchGuardError)
+    return (NothingToResume, FileNotFoundError, FileExistsError, ValueError, TooManyBadImages,
+            DivergenceError, ScratchGuardError, WorkDirInUse)
 
 
 def run_cli(main: Callable) -> None:

@@ -30,6 +30,19 @@ def _slurm_to_torchrun_env() -> None:
             f'scontrol show hostname {node_list} | head -n1')
 
 
+def launch_rank() -> int:
+    """This process's global rank as the launcher set it (0 without one).
+
+    Read from torchrun's / Slurm's environment, so it is known before any
+    process group exists (MMEngine creates the NCCL group inside the Runner).
+    """
+    for var in ('RANK', 'SLURM_PROCID'):
+        value = os.environ.get(var, '')
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 def needs_cpu_process_group(launcher: str) -> bool:
     return launcher != 'none' and not torch.cuda.is_available()
 

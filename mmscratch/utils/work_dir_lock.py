@@ -1,0 +1,196 @@
+"""One run per work dir: a lock file held for the run's lifetime.
+
+Two jobs on the same work dir (a re-submitted Slurm job, a second
+``--resume`` typed by hand) would both train and overwrite each other's
+checkpoints and ``last_checkpoint``. ``tools/train.py`` therefore takes
+``WORK_DIR/run.lock`` on rank 0 before anything is written:
+
+* the lock is created atomically (``O_CREAT | O_EXCL | O_NOFOLLOW``) and holds
+  JSON: host, pid, start time, command, heartbeat period;
+* while the run lives, a daemon thread touches it every ``heartbeat_s``;
+* a second job finds it and stops with one line naming the first
+  (:class:`WorkDirInUse`);
+* a lock whose process is gone (same host), or whose heartbeat is older than
+  ``stale_after_s`` (a job on another host that died with its node), is taken
+  over, and the takeover is logged;
+* the lock is removed when the run ends, whether it succeeded or failed.
+
+The lock file is read as data (size-limited JSON); nothing in it is executed
+or used as a path.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import os.path as osp
+import secrets
+import sys
+import threading
+import time
+from typing import Optional
+
+from .atomic_io import host_name, process_is_alive
+
+LOCK_FILE = 'run.lock'
+HEARTBEAT_S = 30.0
+#: A heartbeat this old means the holder is dead (twenty missed beats).
+STALE_AFTER_S = 600.0
+_MAX_LOCK_BYTES = 4096
+_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0)
+          | getattr(os, 'O_CLOEXEC', 0))
+
+
+class WorkDirInUse(RuntimeError):
+    """Another live run holds the work dir."""
+
+
+def _log(message: str, level=logging.WARNING) -> None:
+    from mmengine.logging import print_log
+    print_log(message, logger='current', level=level)
+
+
+class WorkDirLock:
+    """``WORK_DIR/run.lock`` for one run (a context manager).
+
+    Args:
+        work_dir: the run's work dir (created if missing).
+        heartbeat_s: how often the lock is touched while held.
+        stale_after_s: a lock not touched for this long is taken over.
+    """
+
+    def __init__(self, work_dir: str, heartbeat_s: float = HEARTBEAT_S,
+                 stale_after_s: float = STALE_AFTER_S):
+        if stale_after_s <= heartbeat_s:
+            raise ValueError('stale_after_s must be longer than heartbeat_s')
+        self.work_dir = work_dir
+        self.path = osp.join(work_dir, LOCK_FILE)
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
+        self._token = secrets.token_hex(8)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.held = False
+
+    # ------------------------------------------------------------- reading
+    def read_holder(self) -> Optional[dict]:
+        """The lock's JSON, or None if it is missing, not a file, or not JSON."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+        except OSError:
+            return None
+        try:
+            data = os.read(fd, _MAX_LOCK_BYTES + 1)
+        finally:
+            os.close(fd)
+        try:
+            holder = json.loads(data.decode('utf-8')) if len(data) <= _MAX_LOCK_BYTES else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return holder if isinstance(holder, dict) else None
+
+    def _age_s(self) -> Optional[float]:
+        try:
+            return time.time() - os.lstat(self.path).st_mtime
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def describe(holder: Optional[dict]) -> str:
+        if holder is None:
+            return 'an unreadable lock'
+        fields = {k: holder.get(k) for k in ('host', 'pid', 'started')}
+        text = ', '.join(f'{k} {str(v)[:64]}' for k, v in fields.items() if v is not None)
+        command = holder.get('command')
+        if isinstance(command, str) and command:
+            text += f' ({command[:120]})'
+        return text or 'an unnamed holder'
+
+    def _takeover_reason(self, holder: Optional[dict], age: Optional[float]) -> Optional[str]:
+        """Why the existing lock may be taken over, or None while its holder lives."""
+        if age is None:
+            return 'it disappeared'
+        if holder is not None and holder.get('host') == host_name() \
+                and isinstance(holder.get('pid'), int):
+            if holder['pid'] == os.getpid():
+                return 'this process held it'
+            if not process_is_alive(holder['pid']):
+                return f'its process {holder["pid"]} on this host is gone'
+        if age > self.stale_after_s:
+            return f'its heartbeat is {age:.0f} s old (stale after {self.stale_after_s:.0f} s)'
+        return None
+
+    # ------------------------------------------------------------- holding
+    def acquire(self) -> 'WorkDirLock':
+        os.makedirs(self.work_dir, exist_ok=True)
+        record = dict(host=host_name(), pid=os.getpid(), token=self._token,
+                      started=datetime.datetime.now().isoformat(timespec='seconds'),
+                      heartbeat_s=self.heartbeat_s, command=' '.join(sys.argv)[:1000])
+        data = json.dumps(record).encode('utf-8')
+        for _ in range(5):
+            try:
+                fd = os.open(self.path, _FLAGS, 0o644)
+            except FileExistsError:
+                holder, age = self.read_holder(), self._age_s()
+                reason = self._takeover_reason(holder, age)
+                if reason is None:
+                    raise WorkDirInUse(
+                        f'work dir {self.work_dir} is in use by another run: '
+                        f'{self.describe(holder)}; stop that job or choose another '
+                        f'--work-dir (lock file {self.path}; remove it only if that job is '
+                        'certainly dead)') from None
+                self._remove_stale(holder, reason)
+                continue
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.held = True
+            self._start_heartbeat()
+            return self
+        raise WorkDirInUse(f'could not take the lock {self.path}: other runs keep taking it')
+
+    def _remove_stale(self, holder: Optional[dict], reason: str) -> None:
+        # Renaming first makes the takeover single: of two jobs taking over
+        # the same stale lock, only one rename succeeds.
+        aside = f'{self.path}.stale.{host_name()}.{os.getpid()}.{secrets.token_hex(4)}'
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return  # someone else took it over first; try again
+        os.remove(aside)
+        if reason != 'this process held it':
+            _log(f'work dir lock: took over {self.path} from {self.describe(holder)}: {reason}')
+
+    def _start_heartbeat(self) -> None:
+        def beat():
+            while not self._stop.wait(self.heartbeat_s):
+                try:
+                    os.utime(self.path, follow_symlinks=False)
+                except OSError:
+                    pass  # the file system is briefly away; the next beat retries
+        self._thread = threading.Thread(target=beat, name='mmscratch-work-dir-lock',
+                                        daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        """Stop the heartbeat and remove the lock, if it is still ours."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.held:
+            holder = self.read_holder()
+            if holder is not None and holder.get('token') == self._token:
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+            self.held = False
+
+    def __enter__(self) -> 'WorkDirLock':
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

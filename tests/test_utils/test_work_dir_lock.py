@@ -1,0 +1,125 @@
+"""One run per work dir: the lock refuses a second live job, takes over dead ones."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mmscratch.utils import work_dir_lock
+from mmscratch.utils.atomic_io import host_name
+from mmscratch.utils.work_dir_lock import LOCK_FILE, WorkDirInUse, WorkDirLock
+
+REPO = Path(__file__).resolve().parents[2]
+
+_HOLD = textwrap.dedent('''
+    import sys, time
+    from mmscratch.utils.work_dir_lock import WorkDirLock
+    with WorkDirLock(sys.argv[1]):
+        print('HELD', flush=True)
+        time.sleep(float(sys.argv[2]))
+''')
+
+
+def _hold_in_another_process(work_dir, seconds=60):
+    proc = subprocess.Popen([sys.executable, '-c', _HOLD, str(work_dir), str(seconds)],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'HELD'
+    return proc
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, '-c', 'pass'])
+    proc.wait()
+    return proc.pid
+
+
+def _write_lock(work_dir, age_s=0.0, **fields):
+    path = work_dir / LOCK_FILE
+    path.write_text(json.dumps(fields))
+    stamp = time.time() - age_s
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_a_second_live_job_is_refused_naming_the_first(tmp_path):
+    holder = _hold_in_another_process(tmp_path)
+    try:
+        with pytest.raises(WorkDirInUse, match=rf'in use by another run: host {host_name()}, '
+                                               rf'pid {holder.pid}'):
+            WorkDirLock(str(tmp_path)).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    # its process is gone now: the lock it left behind is taken over
+    with WorkDirLock(str(tmp_path)) as lock:
+        assert lock.read_holder()['pid'] == os.getpid()
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize('fields,age,taken', [
+    (dict(host='another-node', pid=1), 5.0, False),  # alive as far as we can tell
+    (dict(host='another-node', pid=1), 3600.0, True),  # heartbeat stale
+    (None, 5.0, False),  # unreadable (half-written?) and fresh
+    (None, 3600.0, True),  # unreadable and stale
+])
+def test_locks_of_other_hosts_are_judged_by_their_heartbeat(tmp_path, fields, age, taken):
+    if fields is None:
+        path = tmp_path / LOCK_FILE
+        path.write_bytes(b'\x00garbage')
+        os.utime(path, (time.time() - age,) * 2)
+    else:
+        _write_lock(tmp_path, age, **fields)
+    lock = WorkDirLock(str(tmp_path))
+    if taken:
+        with lock:
+            assert lock.read_holder()['host'] == host_name()
+    else:
+        with pytest.raises(WorkDirInUse):
+            lock.acquire()
+
+
+def test_a_dead_process_on_this_host_is_taken_over_and_logged(tmp_path, monkeypatch):
+    _write_lock(tmp_path, 1.0, host=host_name(), pid=_dead_pid(), started='yesterday')
+    messages = []
+    monkeypatch.setattr(work_dir_lock, '_log', messages.append)
+    with WorkDirLock(str(tmp_path)):
+        pass
+    assert len(messages) == 1 and 'took over' in messages[0] and 'is gone' in messages[0]
+
+
+def test_heartbeat_keeps_the_lock_fresh_and_release_removes_only_ours(tmp_path):
+    lock = WorkDirLock(str(tmp_path), heartbeat_s=0.05, stale_after_s=1.0)
+    with lock:
+        path = tmp_path / LOCK_FILE
+        os.utime(path, (time.time() - 100,) * 2)
+        time.sleep(0.3)
+        assert time.time() - path.stat().st_mtime < 1.0
+        # someone replaced our lock (after a takeover): release leaves theirs alone
+        path.write_text(json.dumps(dict(host='x', pid=1, token='theirs')))
+    assert json.loads(path.read_text())['token'] == 'theirs'
+
+
+def test_train_refuses_a_work_dir_that_another_job_holds(tmp_path):
+    from tests.test_integration.demo_run import (DEMO_CONFIG, make_tiny_dataset,
+                                                 tiny_demo_options)
+    data_root = make_tiny_dataset(tmp_path / 'shapes', num_train=2, num_val=1)
+    holder = _hold_in_another_process(tmp_path / 'work')
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(REPO / 'tools' / 'train.py'), DEMO_CONFIG,
+             '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+             *tiny_demo_options(data_root)],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+    finally:
+        holder.kill()
+        holder.wait()
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
+    assert 'in use by another run' in errors[0] and f'pid {holder.pid}' in errors[0]
+    assert 'Traceback' not in proc.stderr
+    # nothing of the second job was written into the held work dir
+    assert sorted(os.listdir(tmp_path / 'work')) == [LOCK_FILE]
