@@ -36,6 +36,12 @@ scratch_custom_hooks = [
     # a NaN / exploding loss: skip the step, roll back to the last checkpoint,
     # halve the LR, go on (at most 3 times)
     dict(type='DivergenceRecoveryHook'),
+    # checkpoints as plain data (no numpy or pickled objects), so a safe loader
+    # reads them with nothing allow-listed; on resume, logs config differences
+    dict(type='PlainDataCheckpointHook'),
+    # run_info.json: config name, scratch or pretrained, norms, schedule, batch --
+    # what compare_runs.py / plot_curves.py read instead of executing a config
+    dict(type='RunInfoHook'),
 ]
 # The same hooks for a run that loads ImageNet weights on purpose
 # (configs/pretrained/*: custom_hooks = _base_.pretrained_custom_hooks).

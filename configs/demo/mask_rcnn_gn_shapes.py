@@ -140,6 +140,10 @@ custom_hooks = [
     dict(type='ExactResumeHook'),
     dict(type='DivergenceRecoveryHook'),
     dict(type='BadImageHook'),
+    # checkpoints as plain data: read back by a safe loader with nothing allow-listed
+    dict(type='PlainDataCheckpointHook'),
+    # run_info.json: what the analysis tools read about this run
+    dict(type='RunInfoHook'),
 ]
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
 # No fixed visualizer name (MMDetection's runtime says 'visualizer'): MMEngine

@@ -1,15 +1,19 @@
 """The paper's tables from a set of work dirs: scratch vs pretrained, per schedule.
 
-A run is a work dir written by ``tools/train.py``. What is read from it:
+A run is a work dir written by ``tools/train.py``. Work dirs come from
+colleagues and downloads, so nothing in one is executed: the config MMEngine
+dumps there (a ``.py`` file) is never read. What is read, as validated JSON
+(:mod:`mmscratch.utils.run_files`):
 
-* its name: ``curve_meta.json``'s ``config_name`` (written by
-  ``ConvergenceCurveHook``), else the config MMEngine dumped into the work
-  dir (``<config name>.py``), else the directory name;
-* whether it is the scratch or the pretrained arm: from the dumped config
-  (a ``Pretrained`` init of the backbone or a ``load_from`` that is not a
-  resume means pretrained), else from the name. The config is the authority
-  because ``configs/scratch/x.py`` and ``configs/pretrained/x.py`` dump
-  under the same file name;
+* its name: ``run_info.json``'s ``config_name`` (written by ``RunInfoHook``
+  at the start of training), else ``curve_meta.json``'s
+  (``ConvergenceCurveHook``), else the directory name; a name that could
+  act as a path is ignored;
+* whether it is the scratch or the pretrained arm: ``run_info.json``'s
+  ``arm`` (decided from the run's live config: a ``Pretrained`` init, a
+  ``pretrained=`` path or a ``load_from`` that is not a resume), else the
+  name. ``configs/scratch/x.py`` and ``configs/pretrained/x.py`` share a file
+  name, so the name alone can mislead;
 * its AP: the last record of ``curve.jsonl``, else the last
   ``coco/bbox_mAP``/``coco/segm_mAP`` in ``*/vis_data/scalars.json`` (a run
   without the curve hook). The best AP along the curve is kept too: the
@@ -33,6 +37,8 @@ import re
 from collections import OrderedDict
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
+from ..utils.run_files import (CURVE_META_FILE, RUN_INFO_FILE, read_curve_meta,
+                               read_run_info, run_name)
 from .curves import CURVE_FILE, read_curve
 from .paper_reference import reference_ap
 
@@ -147,7 +153,8 @@ def _round(value: Optional[float], digits: int = 2) -> Optional[float]:
 def is_run_dir(path: str) -> bool:
     """A work dir of a training run: a curve, curve meta or MMEngine scalars."""
     return (osp.isfile(osp.join(path, CURVE_FILE))
-            or osp.isfile(osp.join(path, 'curve_meta.json'))
+            or osp.isfile(osp.join(path, RUN_INFO_FILE))
+            or osp.isfile(osp.join(path, CURVE_META_FILE))
             or bool(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json'))))
 
 
@@ -177,59 +184,29 @@ def find_run_dirs(paths: Iterable[str], max_depth: int = 4) -> List[str]:
 
 
 # --------------------------------------------------------------------- reading
-def _dumped_config_path(work_dir: str, config_name: Optional[str]) -> Optional[str]:
-    if config_name and osp.isfile(osp.join(work_dir, f'{config_name}.py')):
-        return osp.join(work_dir, f'{config_name}.py')
-    candidates = sorted(glob.glob(osp.join(work_dir, '*.py')))
-    if candidates:
-        return candidates[0]
-    # MMEngine also keeps a copy in each timestamped log folder.
-    logged = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'config.py')))
-    return logged[-1] if logged else None
+def detect_arm(info: dict, name: str = '') -> str:
+    """'pretrained' or 'scratch': ``run_info.json``'s arm, else the name, else scratch.
 
-
-def _load_config(path: str):
-    from mmengine.config import Config
-    # The dumped config is flat; importing mmscratch for it is not needed.
-    return Config.fromfile(path, import_custom_modules=False)
-
-
-def detect_arm(cfg, name: str = '') -> str:
-    """'pretrained' if the config initializes from trained weights, else 'scratch'.
-
-    Pretrained means: a ``Pretrained`` ``init_cfg`` on the model or its
-    backbone, a ``backbone.pretrained`` path, or ``load_from`` without
-    ``resume`` (fine-tuning a checkpoint; with ``resume`` it is the run's
-    own checkpoint). A config that says nothing falls back on the name.
+    ``RunInfoHook`` decides the arm from the run's live config (a
+    ``Pretrained`` init or ``pretrained=`` path in the model, or a
+    ``load_from`` that is not a resume); the name is the fallback for runs
+    without it (``configs/scratch/x.py`` and ``configs/pretrained/x.py``
+    share a file name, so the name alone can mislead).
     """
-    if cfg is not None:
-        model = cfg.get('model') or {}
-        backbone = model.get('backbone') or {}
-        for init in (model.get('init_cfg'), backbone.get('init_cfg')):
-            inits = init if isinstance(init, (list, tuple)) else [init]
-            if any(isinstance(i, dict) and i.get('type') == 'Pretrained' for i in inits):
-                return 'pretrained'
-        if backbone.get('pretrained'):
-            return 'pretrained'
-        if cfg.get('load_from') and not cfg.get('resume', False):
-            return 'pretrained'
+    if info.get('arm'):
+        return info['arm']
     key = parse_config_name(name) if name else None
     if key is not None and key.arm:
         return key.arm
     return 'scratch'
 
 
-def schedule_label(cfg, key: ConfigKey, max_iters: Optional[int]) -> str:
-    """'6x' from the name, else from ``train_cfg.schedule``, else iterations run."""
+def schedule_label(info: dict, key: ConfigKey, max_iters: Optional[int]) -> str:
+    """'6x' from the name, else run_info's label, else the iterations run."""
     if key.schedule:
         return key.schedule
-    schedule = ((cfg.get('train_cfg') or {}).get('schedule') or {}) if cfg is not None else {}
-    if schedule.get('total_iters'):
-        return iters_label(schedule['total_iters'])
-    if schedule.get('multiple'):
-        return f'{schedule["multiple"]:g}x'
-    if cfg is not None and (cfg.get('train_cfg') or {}).get('max_iters'):
-        return iters_label(cfg.train_cfg.max_iters)
+    if info.get('schedule'):
+        return info['schedule']
     return iters_label(max_iters) if max_iters else '?'
 
 
@@ -266,21 +243,14 @@ def _pct(value) -> Optional[float]:
 
 def load_run(work_dir: str, arm: Optional[str] = None) -> RunResult:
     """Read one run (see the module docstring); ``arm`` overrides detection."""
-    meta_path = osp.join(work_dir, 'curve_meta.json')
-    meta = {}
-    if osp.isfile(meta_path):
-        with open(meta_path) as f:
-            meta = json.load(f)
-    dumped = _dumped_config_path(work_dir, meta.get('config_name'))
-    config_name = meta.get('config_name')
-    if not config_name and dumped and not dumped.endswith(osp.join('vis_data', 'config.py')):
-        config_name = osp.splitext(osp.basename(dumped))[0]
-    config_name = config_name or osp.basename(osp.normpath(work_dir))
-    cfg = _load_config(dumped) if dumped else None
+    info = read_run_info(work_dir)
+    meta = read_curve_meta(work_dir)
+    config_name = run_name(work_dir)
     key = parse_config_name(config_name)
+    max_iters = info.get('max_iters') or meta.get('max_iters')
     result = RunResult(work_dir=work_dir, config_name=config_name, key=key,
-                       arm=arm or detect_arm(cfg, config_name),
-                       schedule=schedule_label(cfg, key, meta.get('max_iters')))
+                       arm=arm or detect_arm(info, config_name),
+                       schedule=schedule_label(info, key, max_iters))
 
     records: List[dict] = []
     if osp.isfile(osp.join(work_dir, CURVE_FILE)):

@@ -44,6 +44,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ..datasets.subsets import (load_annotations, make_subset, size_tag, subset_order,
                                 write_annotations)
+from ..utils.run_files import read_curve_meta
 from .compare import RunResult, load_run
 from .curves import read_curve
 
@@ -117,11 +118,9 @@ def plan_sweep(config_scratch: str, config_pretrained: str, sizes: Sequence[int]
 
 def run_is_complete(work_dir: str) -> bool:
     """The run's curve has a record at its planned last iteration."""
-    meta_path = osp.join(work_dir, 'curve_meta.json')
-    if not osp.isfile(meta_path) or not osp.isfile(osp.join(work_dir, 'curve.jsonl')):
+    total = read_curve_meta(work_dir).get('max_iters')
+    if total is None or not osp.isfile(osp.join(work_dir, 'curve.jsonl')):
         return False
-    with open(meta_path) as f:
-        total = json.load(f).get('max_iters')
     records = read_curve(work_dir)
     return bool(records) and total is not None and records[-1]['iter'] >= total
 

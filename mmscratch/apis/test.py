@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
+from ..checkpoint import older_checkpoints_readable
 from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from .config_loading import default_work_dir, load_config, set_launcher
 from .train import build_runner
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@older_checkpoints_readable()
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:

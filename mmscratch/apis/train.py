@@ -14,6 +14,7 @@ Flags follow MMDetection's ``tools/train.py`` (``--work-dir``, ``--amp``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import os.path as osp
@@ -24,8 +25,11 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
+from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
-from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
+from ..utils.config_facts import type_name
+from ..utils.dist import launch_rank, needs_cpu_process_group, shutdown_cpu_process_group
+from ..utils.work_dir_lock import WorkDirLock
 from .config_loading import check_train_config, default_work_dir, load_config, set_launcher
 
 
@@ -117,6 +121,7 @@ def build_train_config(args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
     if args.channels_last and not config_trains_channels_last(cfg):
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
+    ensure_hooks(cfg)
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':
@@ -135,12 +140,34 @@ def build_train_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+#: Hooks every run of tools/train.py has, added (and logged) where a config lacks
+#: them: checkpoints that torch's default loader reads with nothing allow-listed,
+#: and the run_info.json the analysis tools read instead of executing a config.
+ALWAYS_HOOKS = {
+    'PlainDataCheckpointHook': 'checkpoints as plain data',
+    'RunInfoHook': 'run_info.json for the analysis tools',
+}
+
+
+def ensure_hooks(cfg: Config) -> None:
+    """Add the :data:`ALWAYS_HOOKS` a config lacks to its ``custom_hooks``."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {type_name(h if isinstance(h, dict) else type(h)) for h in hooks}
+    missing = [name for name in ALWAYS_HOOKS if name not in present]
+    if not missing:
+        return
+    cfg.custom_hooks = hooks + [dict(type=name) for name in missing]
+    print_log('custom_hooks: added ' + ', '.join(
+        f'{name} ({ALWAYS_HOOKS[name]})' for name in missing), logger='current')
+
+
 def build_runner(cfg: Config) -> Runner:
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
 
 
+@older_checkpoints_readable()
 def main(argv: Optional[Sequence[str]] = None) -> Runner:
     args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -148,8 +175,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
     cfg = build_train_config(args)
     set_launcher(cfg, args.launcher)
     check_train_config(cfg)  # clear errors for missing data / bad norm types
-    runner = build_runner(cfg)
-    runner.train()
+    # rank 0 holds WORK_DIR/run.lock before anything is written: a second job
+    # on the same work dir stops here with a line naming the first
+    lock = WorkDirLock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
+    with lock:
+        runner = build_runner(cfg)
+        runner.train()
     if needs_cpu_process_group(args.launcher):
         shutdown_cpu_process_group()
     return runner

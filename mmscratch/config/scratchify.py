@@ -66,6 +66,8 @@ SCRATCH_CUSTOM_HOOKS = (
     dict(type='ConvergenceCurveHook', num_points=10),
     dict(type='ExactResumeHook'),
     dict(type='DivergenceRecoveryHook'),
+    dict(type='PlainDataCheckpointHook'),
+    dict(type='RunInfoHook'),
 )
 
 

@@ -17,13 +17,15 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))
 import compare_runs as compare_tool  # noqa: E402
 
-SCRATCH_CFG = "model = dict(backbone=dict(type='ResNet', depth=50, init_cfg=None))\n"
-PRETRAINED_CFG = ("model = dict(backbone=dict(type='ResNet', depth=50, init_cfg=dict("
-                  "type='Pretrained', checkpoint='open-mmlab://detectron/resnet50_gn')))\n")
+SCRATCH = dict(arm='scratch')
+PRETRAINED = dict(arm='pretrained',
+                  pretrained_sources=['model.backbone.init_cfg: Pretrained(open-mmlab://'
+                                      'detectron/resnet50_gn)'])
 
 
-def make_run(root, name, config_name, config_text, aps, total=540_000, meta=True):
-    """A work dir as training leaves it: curve, curve meta, dumped config."""
+def make_run(root, name, config_name, run_info, aps, total=540_000, meta=True):
+    """A work dir as training leaves it: curve, curve meta, run info (as the hooks
+    write them), and the config MMEngine dumps (never read by the tools)."""
     run = root / name
     run.mkdir(parents=True)
     records = [dict(iter=total * (i + 1) // len(aps), images_seen=16 * total * (i + 1) // len(aps),
@@ -32,7 +34,10 @@ def make_run(root, name, config_name, config_text, aps, total=540_000, meta=True
     if meta:
         (run / 'curve_meta.json').write_text(json.dumps(dict(config_name=config_name,
                                                              max_iters=total)))
-    (run / f'{config_name}.py').write_text(config_text)
+    if run_info is not None:
+        (run / 'run_info.json').write_text(json.dumps(dict(
+            config_name=config_name, max_iters=total, **run_info)))
+    (run / f'{config_name}.py').write_text("raise SystemExit('the dumped config was executed')\n")
     return run
 
 
@@ -75,23 +80,51 @@ def test_reference_numbers_come_from_the_paper_table():
     assert len(BOX_AP_BY_SCHEDULE) == 4 and set(SMALL_DATA) == {1000, 3500, 10_000, 35_000}
 
 
-def test_arm_comes_from_the_dumped_config_not_the_file_name(tmp_path):
-    # configs/scratch/x.py and configs/pretrained/x.py dump under the same name
+def test_arm_comes_from_run_info_not_the_file_name(tmp_path):
+    # configs/scratch/x.py and configs/pretrained/x.py share a file name
     name = 'mask_rcnn_r50_gn_6x'
-    scratch = make_run(tmp_path, 's', name, SCRATCH_CFG, [(0.3, 0.25), (0.412, 0.364)])
-    pre = make_run(tmp_path, 'p', name, PRETRAINED_CFG, [(0.40, 0.35), (0.409, 0.362)])
-    finetune_cfg = SCRATCH_CFG + "load_from = 'prior/iter_30.pth'\nresume = False\n"
-    resume_cfg = SCRATCH_CFG + "load_from = 'r/iter_30.pth'\nresume = True\n"
-    finetuned = make_run(tmp_path, 'f', 'mask_rcnn_gn_shapes', finetune_cfg, [(0.1, 0.1)])
-    resumed = make_run(tmp_path, 'r', 'mask_rcnn_gn_shapes', resume_cfg, [(0.1, 0.1)])
+    scratch = make_run(tmp_path, 's', name, SCRATCH, [(0.3, 0.25), (0.412, 0.364)])
+    pre = make_run(tmp_path, 'p', name, PRETRAINED, [(0.40, 0.35), (0.409, 0.362)])
+    unknown = make_run(tmp_path, 'u', 'my_detector_pretrained', None, [(0.1, 0.1)])
+    plain = make_run(tmp_path, 'n', 'mask_rcnn_gn_shapes', None, [(0.1, 0.1)])
     assert load_run(str(scratch)).arm == 'scratch'
     assert load_run(str(pre)).arm == 'pretrained'
-    assert load_run(str(finetuned)).arm == 'pretrained'
-    assert load_run(str(resumed)).arm == 'scratch'  # its own checkpoint, not a pretrained one
+    assert load_run(str(unknown)).arm == 'pretrained'  # no run info: the name says so
+    assert load_run(str(plain)).arm == 'scratch'
     result = load_run(str(scratch))
     assert result.bbox == pytest.approx(41.2) and result.segm == pytest.approx(36.4)
     assert result.best_bbox_iter == 540_000 and result.schedule == '6x'
     assert result.reference == dict(bbox=41.3, segm=36.6)
+
+
+def test_names_from_json_that_could_be_paths_are_ignored(tmp_path):
+    run = make_run(tmp_path, 'downloaded', 'mask_rcnn_r50_gn_6x', SCRATCH, [(0.2, 0.2)])
+    for bad in ('../../etc/passwd', 'a/b', '..', '', 42, ['x']):
+        for file in ('run_info.json', 'curve_meta.json'):
+            (run / file).write_text(json.dumps(dict(config_name=bad, arm='x', max_iters=-1)))
+        result = load_run(str(run))
+        assert result.config_name == 'downloaded'
+        assert result.arm == 'scratch' and result.schedule == '?'
+
+
+def test_compare_runs_never_executes_a_work_dir(tmp_path):
+    """A work dir with booby-trapped .py files (at the dumped config's name, and
+    in its log folder): reading it with the tool must not run them."""
+    sentinel = tmp_path / 'pwned'
+    trap = f"open({str(sentinel)!r}, 'w').write('ran')\n"
+    run = make_run(tmp_path / 'runs', 'r', 'mask_rcnn_r50_gn_6x', SCRATCH, [(0.412, 0.364)])
+    (run / 'mask_rcnn_r50_gn_6x.py').write_text(trap)
+    (run / '20240101_000000' / 'vis_data').mkdir(parents=True)
+    (run / '20240101_000000' / 'vis_data' / 'config.py').write_text(trap)
+    other = make_run(tmp_path / 'runs', 'q', 'faster_rcnn_r50_gn_2x', None, [(0.3, 0.3)],
+                     meta=False)
+    (other / 'faster_rcnn_r50_gn_2x.py').write_text(trap)
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'compare_runs.py'),
+                           str(tmp_path / 'runs'), '--out-csv', str(tmp_path / 't.csv')],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not sentinel.exists()
+    assert '41.2 (41.3)' in proc.stdout
 
 
 def test_scalars_json_is_the_fallback_without_a_curve(tmp_path):
@@ -101,7 +134,7 @@ def test_scalars_json_is_the_fallback_without_a_curve(tmp_path):
              {'coco/bbox_mAP': 0.35, 'coco/segm_mAP': 0.31, 'step': 180000}]
     (run / '20240101_000000' / 'vis_data' / 'scalars.json').write_text(
         '\n'.join(json.dumps(x) for x in lines) + '\n')
-    (run / 'faster_rcnn_r50_gn_2x.py').write_text(SCRATCH_CFG)
+    (run / 'run_info.json').write_text(json.dumps(dict(config_name='faster_rcnn_r50_gn_2x')))
     result = load_run(str(run))
     assert result.source == 'scalars'
     assert result.config_name == 'faster_rcnn_r50_gn_2x'
@@ -111,13 +144,13 @@ def test_scalars_json_is_the_fallback_without_a_curve(tmp_path):
 
 def test_tables_put_scratch_and_pretrained_side_by_side(tmp_path):
     runs = tmp_path / 'runs'
-    make_run(runs, 's6', 'mask_rcnn_r50_gn_6x', SCRATCH_CFG, [(0.3, 0.2), (0.412, 0.364)])
-    make_run(runs, 'p6', 'mask_rcnn_r50_gn_6x', PRETRAINED_CFG, [(0.409, 0.362)])
-    make_run(runs, 's2', 'mask_rcnn_r50_gn_2x', SCRATCH_CFG, [(0.37, 0.33)], total=180_000)
-    make_run(tmp_path / 'runs' / 'small', 's10k', 'mask_rcnn_r50_gn_10k_scratch', SCRATCH_CFG,
+    make_run(runs, 's6', 'mask_rcnn_r50_gn_6x', SCRATCH, [(0.3, 0.2), (0.412, 0.364)])
+    make_run(runs, 'p6', 'mask_rcnn_r50_gn_6x', PRETRAINED, [(0.409, 0.362)])
+    make_run(runs, 's2', 'mask_rcnn_r50_gn_2x', SCRATCH, [(0.37, 0.33)], total=180_000)
+    make_run(tmp_path / 'runs' / 'small', 's10k', 'mask_rcnn_r50_gn_10k_scratch', SCRATCH,
              [(0.2, 0.18), (0.26, 0.23), (0.25, 0.22)], total=220_000)
     make_run(tmp_path / 'runs' / 'small', 'p10k', 'mask_rcnn_r50_gn_10k_pretrained',
-             PRETRAINED_CFG, [(0.255, 0.23), (0.24, 0.22)], total=60_000)
+             PRETRAINED, [(0.255, 0.23), (0.24, 0.22)], total=60_000)
     results = load_runs([str(tmp_path / 'runs')])
     assert len(results) == 5
     md = to_markdown(results)
@@ -144,7 +177,7 @@ def test_tables_put_scratch_and_pretrained_side_by_side(tmp_path):
 
 
 def test_find_run_dirs_does_not_descend_into_runs(tmp_path):
-    run = make_run(tmp_path, 'r', 'x', SCRATCH_CFG, [(0.1, 0.1)])
+    run = make_run(tmp_path, 'r', 'x', SCRATCH, [(0.1, 0.1)])
     (run / '20240101_000000' / 'vis_data').mkdir(parents=True)
     (run / '20240101_000000' / 'vis_data' / 'scalars.json').write_text('')
     (tmp_path / 'empty').mkdir()
@@ -155,7 +188,7 @@ def test_find_run_dirs_does_not_descend_into_runs(tmp_path):
 
 
 def test_cli_writes_markdown_and_csv(tmp_path, capsys):
-    make_run(tmp_path / 'runs', 's', 'mask_rcnn_r50_gn_6x', SCRATCH_CFG, [(0.412, 0.364)])
+    make_run(tmp_path / 'runs', 's', 'mask_rcnn_r50_gn_6x', SCRATCH, [(0.412, 0.364)])
     md, table = tmp_path / 'c.md', tmp_path / 'c.csv'
     compare_tool.main([str(tmp_path / 'runs'), '--out-md', str(md), '--out-csv', str(table)])
     assert '41.2 (41.3)' in capsys.readouterr().out

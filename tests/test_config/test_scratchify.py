@@ -17,7 +17,8 @@ CASCADE = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
 GN32 = dict(type='GN', num_groups=32, requires_grad=True)
 SYNCBN = dict(type='SyncBN', requires_grad=True)
 HOOK_TYPES = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
-              'ExactResumeHook', 'DivergenceRecoveryHook']
+              'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
+              'RunInfoHook']
 
 
 @pytest.fixture(scope='module')
@@ -196,7 +197,7 @@ def test_adds_only_the_hooks_the_user_does_not_have(mask_rcnn):
     out = scratchify(cfg)
     assert [h['type'] for h in out.custom_hooks] == [
         'ConvergenceCurveHook', 'ScratchGuardHook', 'SyncBNCheckHook', 'DataSeenHook',
-        'ExactResumeHook', 'DivergenceRecoveryHook']
+        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook']
     # the user's own settings of a hook are kept
     assert out.custom_hooks[:2] == cfg.custom_hooks
 

@@ -279,7 +279,8 @@ def test_training_data(path):
 
 
 SCRATCH_HOOKS = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
-                 'ExactResumeHook', 'DivergenceRecoveryHook']
+                 'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
+                 'RunInfoHook']
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])

@@ -64,7 +64,8 @@ scratch_recipe = dict(
     log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
     custom_imports=dict(imports=['mmscratch'], allow_failed_imports=False),
     # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
-    # guard, data seen, convergence curve, exact resume, divergence recovery
+    # guard, data seen, convergence curve, exact resume, divergence recovery,
+    # plain-data checkpoints, run_info.json
     custom_hooks=[
         dict(type='SyncBNCheckHook'),
         dict(type='ScratchGuardHook', strict=True),
@@ -72,6 +73,8 @@ scratch_recipe = dict(
         dict(type='ConvergenceCurveHook', num_points=10),
         dict(type='ExactResumeHook'),
         dict(type='DivergenceRecoveryHook'),
+        dict(type='PlainDataCheckpointHook'),
+        dict(type='RunInfoHook'),
     ],
     # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
     # needs deterministic=True: docs/reliability.md)

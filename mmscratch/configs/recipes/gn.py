@@ -33,6 +33,8 @@ from mmscratch.engine.hooks.convergence_curve_hook import ConvergenceCurveHook
 from mmscratch.engine.hooks.data_seen_hook import DataSeenHook
 from mmscratch.engine.hooks.divergence_recovery_hook import DivergenceRecoveryHook
 from mmscratch.engine.hooks.exact_resume_hook import ExactResumeHook
+from mmscratch.engine.hooks.plain_data_checkpoint_hook import PlainDataCheckpointHook
+from mmscratch.engine.hooks.run_info_hook import RunInfoHook
 from mmscratch.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
 from mmscratch.engine.hooks.scratch_guard_hook import ScratchGuardHook
 from mmscratch.engine.hooks.syncbn_check_hook import SyncBNCheckHook
@@ -74,7 +76,8 @@ scratch_recipe = dict(
                         max_keep_ckpts=3)),
     log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
     # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
-    # guard, data seen, convergence curve, exact resume, divergence recovery
+    # guard, data seen, convergence curve, exact resume, divergence recovery,
+    # plain-data checkpoints, run_info.json
     custom_hooks=[
         dict(type=SyncBNCheckHook),
         dict(type=ScratchGuardHook, strict=True),
@@ -82,6 +85,8 @@ scratch_recipe = dict(
         dict(type=ConvergenceCurveHook, num_points=10),
         dict(type=ExactResumeHook),
         dict(type=DivergenceRecoveryHook),
+        dict(type=PlainDataCheckpointHook),
+        dict(type=RunInfoHook),
     ],
     # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
     # needs deterministic=True: docs/reliability.md)

@@ -5,12 +5,15 @@ from .convergence_curve_hook import ConvergenceCurveHook
 from .data_seen_hook import DataSeenHook
 from .divergence_recovery_hook import DivergenceError, DivergenceRecoveryHook
 from .exact_resume_hook import ExactResumeHook
+from .plain_data_checkpoint_hook import PlainDataCheckpointHook
+from .run_info_hook import RunInfoHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
 __all__ = [
     'BadImageHook', 'ChannelsLastHook', 'ConvergenceCurveHook', 'DataSeenHook',
-    'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'SafeCheckpointHook',
+    'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'PlainDataCheckpointHook',
+    'RunInfoHook', 'SafeCheckpointHook',
     'ScratchGuardError', 'ScratchGuardHook', 'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
 ]
