@@ -3,8 +3,9 @@
     python tools/compare_runs.py work_dirs/ --out-md compare.md --out-csv compare.csv
 
 Each WORK_DIR is a run or a folder of runs (searched a few levels down).
-Scratch/pretrained comes from the dumped config, the schedule and the paper's
-reference number from the config name (mask_rcnn_r50_gn_6x, ...). Prints the
+Scratch/pretrained comes from run_info.json (written by RunInfoHook), the
+schedule and the paper's reference number from the config name
+(mask_rcnn_r50_gn_6x, ...); nothing in a work dir is executed. Prints the
 Markdown; --best uses the best AP along each curve instead of the last.
 """
 import argparse

@@ -37,8 +37,8 @@ import re
 from collections import OrderedDict
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
-from ..utils.run_files import (CURVE_META_FILE, RUN_INFO_FILE, read_curve_meta,
-                               read_run_info, run_name)
+from ..utils.run_files import (CURVE_META_FILE, RUN_INFO_FILE, clean_record,
+                               read_curve_meta, read_run_info, read_text_lines, run_name)
 from .curves import CURVE_FILE, read_curve
 from .paper_reference import reference_ap
 
@@ -219,12 +219,17 @@ def scalar_records(work_dir: str) -> Iterator[dict]:
     """Every record of MMEngine's ``*/vis_data/scalars.json`` files, oldest run first
     (a line cut short by a crash is skipped)."""
     for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        try:
+            lines = read_text_lines(path)
+        except OSError:  # a link, or unreadable: not this run's log
+            continue
+        for line in lines:
+            try:
+                record = clean_record(json.loads(line))
+            except (ValueError, RecursionError):
+                continue
+            if record is not None:
+                yield record
 
 
 def _scalars_ap(work_dir: str) -> List[dict]:

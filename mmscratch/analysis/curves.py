@@ -14,7 +14,7 @@ import os.path as osp
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from ..utils.atomic_io import append_line, atomic_write_bytes, atomic_write_text
-from ..utils.run_files import run_name
+from ..utils.run_files import clean_record, read_text_lines, run_name
 
 CURVE_FILE = 'curve.jsonl'
 PLOT_FILE = 'curve.png'
@@ -25,22 +25,28 @@ def curve_path(run_dir: str) -> str:
 
 
 def read_curve(path_or_dir: str) -> List[dict]:
-    """Records of one run, sorted by iteration; a torn last line is ignored."""
+    """Records of one run, sorted by iteration; a torn last line is ignored.
+
+    Work dirs come from others: the file is read without following a link and
+    up to a size limit, and a record that is not a dict with an integer
+    ``iter`` (or a value of the wrong type) is dropped, never trusted.
+    """
     path = curve_path(path_or_dir) if osp.isdir(path_or_dir) else path_or_dir
     if not osp.isfile(path):
         raise FileNotFoundError(f'no convergence curve at {path}')
     records = []
-    with open(path) as f:
-        lines = f.read().splitlines()
+    lines = read_text_lines(path)
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
+            record = clean_record(json.loads(line))
+        except (ValueError, RecursionError) as exc:
             if lineno == len(lines):  # a write cut short by a crash
                 break
             raise ValueError(f'{path}:{lineno}: not a JSON record ({exc})') from exc
+        if record is not None:
+            records.append(record)
     return sorted(records, key=lambda r: r['iter'])
 
 

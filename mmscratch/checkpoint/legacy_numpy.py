@@ -288,18 +288,54 @@ def _resolve(obj: Any, where: str, memo: Dict[int, Any]) -> Any:
     return result
 
 
-def load_legacy_checkpoint(filename: str, map_location=None) -> Any:
+def _refuse_stand_ins(obj: Any, where: str, seen: set) -> None:
+    """After resolving: no stand-in may be left anywhere reachable.
+
+    Looks through containers, dict keys (tuples included) and the
+    ``__dict__`` that BUILD can give an ``OrderedDict`` or a tensor.
+    """
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, _STUB_TYPES + _NOT_DATA) or any(obj is name for name in _NAMES):
+        _refuse(f'{where}: a numpy/HistoryBuffer value in a place numpy and MMEngine never '
+                'write one')
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            _refuse_stand_ins(key, f'{where} (a key)', seen)
+            _refuse_stand_ins(value, f'{where}.{key}', seen)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for i, item in enumerate(obj):
+            _refuse_stand_ins(item, f'{where}.{i}', seen)
+    extra = getattr(obj, '__dict__', None) if isinstance(obj, (dict, torch.Tensor)) else None
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            _refuse_stand_ins(value, f'{where}.__dict__.{key}', seen)
+
+
+def load_legacy_checkpoint(file, map_location=None) -> Any:
     """Load a zip-format checkpoint with numpy/HistoryBuffer values as data.
 
-    Raises ``pickle.UnpicklingError`` for anything torch's ``weights_only``
-    loader would refuse besides the stand-ins' globals, and for any use of
-    those globals other than numpy's and MMEngine's own.
+    ``file`` is a path or a file object (mmscratch's loader passes the bytes
+    it already read, so the file cannot change between its checks and this
+    load). Raises ``pickle.UnpicklingError`` for anything torch's
+    ``weights_only`` loader would refuse besides the stand-ins' globals, and
+    for any use of those globals other than numpy's and MMEngine's own.
     """
-    if not zipfile.is_zipfile(filename):
+    if not zipfile.is_zipfile(file):
         _refuse('the older (numpy) format is read only from zip checkpoints (torch >= 1.6)')
+    with zipfile.ZipFile(file) as archive:
+        if any(n.split('/')[-1] == 'constants.pkl' for n in archive.namelist()):
+            _refuse('a TorchScript archive, not a checkpoint')  # torch.load would run torch.jit
+    if hasattr(file, 'seek'):
+        file.seek(0)
     # weights_only=False only because torch forbids naming a pickle module
     # otherwise: the module given *is* torch's weights_only unpickler (a copy
-    # with our own safe list), so the same restrictions apply.
-    loaded = torch.load(filename, map_location=map_location, weights_only=False,
+    # with our own safe list), so the same restrictions apply. (TorchScript
+    # archives, which torch.load would hand to torch.jit, are refused by the
+    # caller before this.)
+    loaded = torch.load(file, map_location=map_location, weights_only=False,
                         pickle_module=private_unpickler())
-    return _resolve(loaded, 'checkpoint', {})
+    resolved = _resolve(loaded, 'checkpoint', {})
+    _refuse_stand_ins(resolved, 'checkpoint', set())
+    return resolved

@@ -61,6 +61,21 @@ def _tensor_of(array: np.ndarray, where: str) -> torch.Tensor:
             f'{where}: a numpy array of dtype {array.dtype} has no torch equivalent') from None
 
 
+def _array_tag(kind: str, array: np.ndarray, where: str) -> dict:
+    tag = {TAG: kind, 'tensor': _tensor_of(array, where)}
+    if not array.dtype.isnative:
+        tag['byteorder'] = array.dtype.byteorder  # a non-native order comes back as it was
+    return tag
+
+
+def _is_plain_key(key: Any) -> bool:
+    """Exact Python types only: ``np.float64`` or ``np.str_`` subclass them but pickle
+    as numpy objects."""
+    if type(key) is tuple:
+        return all(_is_plain_key(k) for k in key)
+    return type(key) in (str, int, float, bool, type(None), bytes)
+
+
 def to_plain_data(obj: Any, where: str = 'checkpoint') -> Any:
     """A copy of ``obj`` with numpy values and ``HistoryBuffer``s as tagged dicts.
 
@@ -73,13 +88,13 @@ def to_plain_data(obj: Any, where: str = 'checkpoint') -> Any:
     if isinstance(obj, torch.Tensor) or type(obj) in _PLAIN_LEAVES:
         return obj
     if isinstance(obj, np.ndarray):
-        return {TAG: NDARRAY, 'tensor': _tensor_of(obj, where)}
+        return _array_tag(NDARRAY, obj, where)
     if isinstance(obj, np.generic):
         if isinstance(obj, np.str_):
             return str(obj)
         if isinstance(obj, np.bytes_):
             return bytes(obj)
-        return {TAG: SCALAR, 'tensor': _tensor_of(np.asarray(obj), where)}
+        return _array_tag(SCALAR, np.asarray(obj), where)
     if isinstance(obj, np.dtype):
         if not _is_numeric(obj):
             raise CheckpointDataError(f'{where}: numpy dtype {obj} cannot be saved as data')
@@ -94,12 +109,18 @@ def to_plain_data(obj: Any, where: str = 'checkpoint') -> Any:
             raise CheckpointDataError(f'{where}: a dict may not use the key {TAG!r}')
         out = type(obj)()
         for key, value in obj.items():
-            if not isinstance(key, (str, int, float, bool, type(None), tuple)):
+            if not _is_plain_key(key):
                 raise CheckpointDataError(
-                    f'{where}: dict key {key!r} of type {type(key).__name__} is not plain data')
+                    f'{where}: dict key {key!r:.60} of type {type(key).__name__} is not plain '
+                    'data')
             out[key] = to_plain_data(value, f'{where}.{key}')
         return out
-    if type(obj) in (list, tuple, set):
+    if type(obj) is set:
+        if not all(_is_plain_key(item) for item in obj):
+            raise CheckpointDataError(f'{where}: a set may hold only strings, numbers and '
+                                      'tuples of them')
+        return set(obj)
+    if type(obj) in (list, tuple):
         items = [to_plain_data(v, f'{where}.{i}') for i, v in enumerate(obj)]
         return type(obj)(items)
     raise CheckpointDataError(
@@ -111,8 +132,9 @@ def to_plain_data(obj: Any, where: str = 'checkpoint') -> Any:
 # ---------------------------------------------------------------- decoding
 def _array_from(tag: dict, where: str) -> np.ndarray:
     tensor = tag.get('tensor')
-    if set(tag) != {TAG, 'tensor'} or type(tensor) is not torch.Tensor or \
-            tensor.layout != torch.strided:
+    order = tag.get('byteorder')
+    if not set(tag) <= {TAG, 'tensor', 'byteorder'} or type(tensor) is not torch.Tensor or \
+            tensor.layout != torch.strided or order not in (None, '<', '>'):
         raise CheckpointDataError(f'{where}: malformed {tag.get(TAG)} entry')
     try:
         array = tensor.detach().cpu().numpy().copy()
@@ -120,6 +142,8 @@ def _array_from(tag: dict, where: str) -> np.ndarray:
         raise CheckpointDataError(f'{where}: {exc}') from None
     if not _is_numeric(array.dtype):
         raise CheckpointDataError(f'{where}: dtype {array.dtype} is not numeric')
+    if order is not None:
+        array = array.astype(array.dtype.newbyteorder(order))
     return array
 
 
@@ -138,7 +162,7 @@ def _decode_tag(tag: dict, where: str) -> Any:
             raise CheckpointDataError(f'{where}: malformed numpy.dtype entry')
         try:
             dtype = np.dtype(name)
-        except TypeError:
+        except Exception:  # np.dtype parses the name: a junk name can raise anything
             raise CheckpointDataError(f'{where}: unknown numpy dtype {name!r}') from None
         if not _is_numeric(dtype):
             raise CheckpointDataError(f'{where}: numpy dtype {name!r} is not numeric')

@@ -37,8 +37,51 @@ def read_json_file(path: str, max_bytes: int = MAX_BYTES) -> Any:
         return None
     try:
         return json.loads(data.decode('utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not UTF-8 / JSON, an int of 5000 digits, ...
         return None
+
+
+def read_text_lines(path: str, max_bytes: int = 64 * MAX_BYTES) -> list:
+    """The lines of a text file of a work dir, refusing a link and a file too large."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    try:
+        data = os.read(fd, max_bytes + 1)
+        while len(data) <= max_bytes:
+            more = os.read(fd, max_bytes + 1 - len(data))
+            if not more:
+                break
+            data += more
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ValueError(f'{path}: larger than {max_bytes} bytes; not read')
+    return data.decode('utf-8', errors='replace').splitlines()
+
+
+def _number(value) -> bool:
+    return type(value) in (int, float)
+
+
+def clean_record(record) -> Dict[str, Any] | None:
+    """A curve / scalars record with only well-typed values, or None if it has no
+    integer iteration: numbers and ``None`` stay, lists of ints stay
+    (``lr_steps``), anything else (text where a number belongs) is dropped."""
+    if not isinstance(record, dict):
+        return None
+    step = record.get('iter', record.get('step'))
+    if type(step) is not int or step < 0:
+        return None
+    clean: Dict[str, Any] = {}
+    for key, value in record.items():
+        if not isinstance(key, str) or len(key) > 64:
+            continue
+        if value is None or _number(value):
+            clean[key] = value
+        elif isinstance(value, list) and all(type(v) is int for v in value):
+            clean[key] = value
+    if 'images_seen' in clean and type(clean['images_seen']) is not int:
+        del clean['images_seen']
+    return clean
 
 
 def _count(value) -> bool:

@@ -37,9 +37,15 @@ LOCK_FILE = 'run.lock'
 HEARTBEAT_S = 30.0
 #: A heartbeat this old means the holder is dead (twenty missed beats).
 STALE_AFTER_S = 600.0
+#: A takeover mutex this old was left by a job that died while taking over.
+TAKEOVER_STALE_S = 60.0
 _MAX_LOCK_BYTES = 4096
 _FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0)
           | getattr(os, 'O_CLOEXEC', 0))
+
+
+def _printable(value, limit: int) -> str:
+    return ''.join(c if ' ' <= c <= '~' else '?' for c in str(value)[:limit])
 
 
 class WorkDirInUse(RuntimeError):
@@ -98,13 +104,14 @@ class WorkDirLock:
 
     @staticmethod
     def describe(holder: Optional[dict]) -> str:
+        """The holder in one line; printable ASCII only (the file is someone else's)."""
         if holder is None:
             return 'an unreadable lock'
         fields = {k: holder.get(k) for k in ('host', 'pid', 'started')}
-        text = ', '.join(f'{k} {str(v)[:64]}' for k, v in fields.items() if v is not None)
+        text = ', '.join(f'{k} {_printable(v, 64)}' for k, v in fields.items() if v is not None)
         command = holder.get('command')
         if isinstance(command, str) and command:
-            text += f' ({command[:120]})'
+            text += f' ({_printable(command, 120)})'
         return text or 'an unnamed holder'
 
     def _takeover_reason(self, holder: Optional[dict], age: Optional[float]) -> Optional[str]:
@@ -112,9 +119,7 @@ class WorkDirLock:
         if age is None:
             return 'it disappeared'
         if holder is not None and holder.get('host') == host_name() \
-                and isinstance(holder.get('pid'), int):
-            if holder['pid'] == os.getpid():
-                return 'this process held it'
+                and isinstance(holder.get('pid'), int) and holder['pid'] != os.getpid():
             if not process_is_alive(holder['pid']):
                 return f'its process {holder["pid"]} on this host is gone'
         if age > self.stale_after_s:
@@ -133,14 +138,9 @@ class WorkDirLock:
                 fd = os.open(self.path, _FLAGS, 0o644)
             except FileExistsError:
                 holder, age = self.read_holder(), self._age_s()
-                reason = self._takeover_reason(holder, age)
-                if reason is None:
-                    raise WorkDirInUse(
-                        f'work dir {self.work_dir} is in use by another run: '
-                        f'{self.describe(holder)}; stop that job or choose another '
-                        f'--work-dir (lock file {self.path}; remove it only if that job is '
-                        'certainly dead)') from None
-                self._remove_stale(holder, reason)
+                if self._takeover_reason(holder, age) is None:
+                    raise self._in_use(holder) from None
+                self._take_over()
                 continue
             try:
                 os.write(fd, data)
@@ -152,17 +152,46 @@ class WorkDirLock:
             return self
         raise WorkDirInUse(f'could not take the lock {self.path}: other runs keep taking it')
 
-    def _remove_stale(self, holder: Optional[dict], reason: str) -> None:
-        # Renaming first makes the takeover single: of two jobs taking over
-        # the same stale lock, only one rename succeeds.
-        aside = f'{self.path}.stale.{host_name()}.{os.getpid()}.{secrets.token_hex(4)}'
+    def _in_use(self, holder: Optional[dict]) -> WorkDirInUse:
+        return WorkDirInUse(
+            f'work dir {self.work_dir} is in use by another run: {self.describe(holder)}; '
+            f'stop that job or choose another --work-dir (lock file {self.path}; remove it '
+            'only if that job is certainly dead)')
+
+    def _take_over(self) -> None:
+        """Remove a stale lock, judged again while holding the takeover mutex.
+
+        Two jobs that both found the lock stale must not both remove it: the
+        second could remove the fresh lock the first just took. So takeovers
+        are serialized by ``run.lock.takeover`` (``O_EXCL``); inside it the
+        lock is read and judged again, and removed only if still stale.
+        """
+        mutex = self.path + '.takeover'
         try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return  # someone else took it over first; try again
-        os.remove(aside)
-        if reason != 'this process held it':
+            fd = os.open(mutex, _FLAGS, 0o644)
+        except FileExistsError:
+            try:
+                stale = time.time() - os.lstat(mutex).st_mtime > TAKEOVER_STALE_S
+            except FileNotFoundError:
+                return  # it just ended: the caller tries again
+            if not stale:
+                raise WorkDirInUse(f'work dir {self.work_dir}: another job is taking over its '
+                                   f'lock right now ({mutex}); try again') from None
+            os.remove(mutex)  # left by a job that died while taking over
+            return
+        os.close(fd)
+        try:
+            holder, age = self.read_holder(), self._age_s()
+            reason = self._takeover_reason(holder, age)
+            if reason is None:
+                raise self._in_use(holder)
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                return
             _log(f'work dir lock: took over {self.path} from {self.describe(holder)}: {reason}')
+        finally:
+            os.remove(mutex)
 
     def _start_heartbeat(self) -> None:
         def beat():

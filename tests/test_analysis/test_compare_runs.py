@@ -220,3 +220,19 @@ def test_tool_on_real_demo_runs(demo_runs, tmp_path):
     text = md.read_text()
     assert '| mask_rcnn_gn_shapes | full | 6 it |' in text
     assert '| mask_rcnn_gn_shapes | full | 12 it |' in text
+
+
+def test_hostile_curve_and_scalars_records_are_skipped_not_trusted(tmp_path):
+    run = tmp_path / 'runs' / 'mask_rcnn_r50_gn_6x'
+    (run / '20260101_000000' / 'vis_data').mkdir(parents=True)
+    (run / 'run_info.json').write_text('{"max_iters": ' + '9' * 5000 + '}')
+    (run / 'curve.jsonl').write_text('\n'.join([
+        '[1, 2]', '{"iter": "10", "bbox_mAP": 0.9}', '{"iter": 20, "bbox_mAP": "0.9"}',
+        '{"iter": 30, "bbox_mAP": 0.25, "images_seen": "many"}']) + '\n')
+    (run / '20260101_000000' / 'vis_data' / 'scalars.json').write_text('[1]\n"x"\n')
+    result = load_run(str(run))
+    assert (result.iters, result.bbox, result.images_seen) == (30, 25.0, None)
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'compare_runs.py'),
+                           str(tmp_path / 'runs')], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]

@@ -171,6 +171,44 @@ def stray_numpy_name(path) -> str:
     return checkpoint_with(path, Pickle().glob('numpy', 'ndarray'))
 
 
+def _array(p: Pickle) -> Pickle:
+    """Pushes a valid float64 array of one element (an older-format numpy array)."""
+    return p.empty_array().array_state((1,), 'f8', b'\x00' * 8)
+
+
+def array_in_a_key(path) -> str:
+    """A numpy array inside a tuple used as a dict key: never resolved by a walk of values."""
+    value = Pickle().empty_dict().mark()
+    _array(value).glob('numpy', 'ndarray').tuple().int(1).setitem()
+    return checkpoint_with(path, value)
+
+
+def array_in_ordereddict_state(path) -> str:
+    """BUILD on an OrderedDict sets its ``__dict__``: a numpy array hidden there."""
+    value = Pickle().glob('collections', 'OrderedDict').raw(b')R').empty_dict() \
+        .str('_metadata')
+    _array(value).setitem().build()
+    return checkpoint_with(path, value)
+
+
+def history_buffer_state_shared(path) -> str:
+    """A HistoryBuffer whose state dict is also reachable as data (memo trick)."""
+    value = Pickle().mark().empty_dict().put(50).str('_log_history')
+    _array(value).setitem().str('_count_history')
+    _array(value).setitem()
+    value.glob('mmengine.logging.history_buffer', 'HistoryBuffer').raw(b')\x81').get(50) \
+        .build().tuple()
+    return checkpoint_with(path, value)
+
+
+def huge_empty_array(path) -> str:
+    """Shape (0, 2**70): zero bytes of data, but numpy refuses the shape itself."""
+    value = Pickle().empty_array().mark().int(1).mark().int(0) \
+        .raw(b'\x8a\x09' + (2 ** 70).to_bytes(9, 'little')).tuple().dtype('f8') \
+        .false().bytes(b'').tuple().build()
+    return checkpoint_with(path, value)
+
+
 ATTACKS = {
     'object_dtype_scalar': object_dtype_scalar,
     'object_array': object_array,
@@ -179,4 +217,8 @@ ATTACKS = {
     'forged_numeric_dtype': forged_numeric_dtype,
     'walks_attributes': walks_attributes,
     'stray_numpy_name': stray_numpy_name,
+    'array_in_a_key': array_in_a_key,
+    'array_in_ordereddict_state': array_in_ordereddict_state,
+    'history_buffer_state_shared': history_buffer_state_shared,
+    'huge_empty_array': huge_empty_array,
 }

@@ -7,6 +7,7 @@ through MMEngine's ``CheckpointLoader`` / ``load_checkpoint`` /
 setting mmscratch has), and must print one refusal per path and exit 0: no
 crash, no object built, nothing run.
 """
+import os
 import subprocess
 import sys
 import textwrap
@@ -63,6 +64,10 @@ def _load_in_fresh_process(path, work_dir, code=_LOAD_EVERY_WAY):
     ('forged_numeric_dtype', 'not the state numpy writes'),
     ('walks_attributes', 'only the statistics names'),
     ('stray_numpy_name', 'outside the place numpy and MMEngine write it'),
+    ('array_in_a_key', 'a place numpy and MMEngine never write one'),
+    ('array_in_ordereddict_state', 'a place numpy and MMEngine never write one'),
+    ('history_buffer_state_shared', 'refusing to load'),
+    ('huge_empty_array', 'refusing to load'),
 ])
 def test_forged_numpy_and_history_buffer_pickles_are_refused(tmp_path, attack, reason):
     path = forge.ATTACKS[attack](tmp_path / f'{attack}.pth')
@@ -143,3 +148,95 @@ def test_import_leaves_torch_safe_list_as_it_was():
     lines = dict(line.split(' ', 1) for line in proc.stdout.splitlines()
                  if line.startswith(('ADDED', 'REMOVED', 'FOREIGN')))
     assert lines == {'ADDED': '[]', 'REMOVED': '[]', 'FOREIGN': '[]'}, proc.stdout
+
+
+class _Evil:
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.sentinel}',))
+
+
+def test_remote_and_model_zoo_checkpoints_are_read_as_data(tmp_path):
+    """MMEngine's http/torchvision/open-mmlab loaders go through torch.hub, which
+    unpickles without weights_only. A file served over http (loopback only) and
+    one planted in a shared torch hub cache must both be refused."""
+    sentinel = tmp_path / 'pwned'
+    www = tmp_path / 'www'
+    www.mkdir()
+    code = textwrap.dedent(f'''
+        import functools, http.server, os, sys, threading
+        import torch
+        from mmengine.runner.checkpoint import load_checkpoint
+        from mmscratch.checkpoint import CheckpointRefused
+        from tests.test_checkpoint.test_attacks import _Evil
+        www, hub = sys.argv[1], sys.argv[2]
+        torch.save({{'state_dict': {{}}, 'x': _Evil({str(sentinel)!r})}},
+                   os.path.join(www, 'evil.pth'))
+        os.makedirs(os.path.join(hub, 'checkpoints'))
+        # what open-mmlab://resnet50_v1c would find in a shared cache
+        torch.save({{'x': _Evil({str(sentinel)!r})}},
+                   os.path.join(hub, 'checkpoints', 'resnet50_v1c-2cccc1ad.pth'))
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www)
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        torch.hub.set_dir(hub)
+        for url in (f'http://127.0.0.1:{{server.server_port}}/evil.pth',
+                    'open-mmlab://resnet50_v1c'):
+            try:
+                load_checkpoint(torch.nn.Linear(2, 1), url)
+            except CheckpointRefused as exc:
+                print('REFUSED', exc)
+        server.shutdown()
+    ''')
+    proc = subprocess.run([sys.executable, '-c', 'import mmscratch\n' + code, str(www),
+                           str(tmp_path / 'hub')], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    refusals = [line for line in proc.stdout.splitlines() if line.startswith('REFUSED')]
+    assert len(refusals) == 2 and all('posix.system' in r for r in refusals), proc.stdout
+    assert not sentinel.exists()
+
+
+def test_config_texts_are_moved_where_nothing_executes_them(tmp_path):
+    """MMEngine's inferencers run Config.fromstring on message_hub.runtime_info.cfg
+    or meta.cfg of a checkpoint given without a config."""
+    from mmscratch.checkpoint import load_checkpoint_file
+
+    sentinel = tmp_path / 'pwned'
+    text = f"open({str(sentinel)!r}, 'w').write('ran')\n"
+    path = tmp_path / 'weights.pth'
+    import torch
+    torch.save({'meta': {'cfg': text}, 'state_dict': {},
+                'message_hub': {'runtime_info': {'cfg': text}, 'log_scalars': {},
+                                'resumed_keys': {}}}, path)
+    ckpt = load_checkpoint_file(str(path))
+    assert 'cfg' not in ckpt['meta'] and 'cfg' not in ckpt['message_hub']['runtime_info']
+    assert ckpt['meta']['untrusted_config_text'] == text
+    code = textwrap.dedent('''
+        import sys
+        import mmscratch
+        from mmdet.apis import DetInferencer
+        try:
+            DetInferencer(weights=sys.argv[1], device='cpu')
+        except Exception as exc:
+            print('NOT BUILT', type(exc).__name__)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code, str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert 'NOT BUILT' in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    assert not sentinel.exists()
+
+
+def test_a_torchscript_archive_is_not_handed_to_torch_jit(tmp_path):
+    import torch
+    from mmscratch.checkpoint import CheckpointRefused, load_checkpoint_file
+    from mmscratch.checkpoint.legacy_numpy import load_legacy_checkpoint
+
+    path = tmp_path / 'scripted.pth'
+    torch.jit.script(torch.nn.Linear(2, 1)).save(str(path))
+    with pytest.raises(CheckpointRefused):
+        load_checkpoint_file(str(path), allow_older=True)
+    with pytest.raises(Exception, match='TorchScript'):
+        load_legacy_checkpoint(str(path))

@@ -123,3 +123,44 @@ def test_train_refuses_a_work_dir_that_another_job_holds(tmp_path):
     assert 'Traceback' not in proc.stderr
     # nothing of the second job was written into the held work dir
     assert sorted(os.listdir(tmp_path / 'work')) == [LOCK_FILE]
+
+
+def test_two_jobs_taking_over_the_same_stale_lock_do_not_both_hold_it(tmp_path, monkeypatch):
+    """B judged the lock stale; before B removes it, A takes it over. B must then
+    see A's fresh lock and stop, not remove it."""
+    _write_lock(tmp_path, 3600.0, host='dead-node', pid=1, token='old')
+    a, b = WorkDirLock(str(tmp_path)), WorkDirLock(str(tmp_path))
+    real_take_over = WorkDirLock._take_over
+
+    def b_takes_over_late(self):
+        if self is b and not a.held:
+            a.acquire()  # A's whole takeover runs in B's window
+        return real_take_over(self)
+
+    monkeypatch.setattr(WorkDirLock, '_take_over', b_takes_over_late)
+    try:
+        with pytest.raises(WorkDirInUse, match='in use by another run'):
+            b.acquire()
+        assert a.held and a.read_holder()['token'] == a._token
+    finally:
+        a.release()
+        b.release()
+
+
+def test_a_takeover_left_half_done_does_not_block_forever(tmp_path):
+    _write_lock(tmp_path, 3600.0, host='dead-node', pid=1)
+    mutex = tmp_path / (LOCK_FILE + '.takeover')
+    mutex.write_text('')
+    with pytest.raises(WorkDirInUse, match='taking over'):
+        WorkDirLock(str(tmp_path)).acquire()  # a takeover in progress right now
+    os.utime(mutex, (time.time() - 120,) * 2)  # ... or one whose job died
+    with WorkDirLock(str(tmp_path)) as lock:
+        assert lock.read_holder()['pid'] == os.getpid()
+    assert not mutex.exists()
+
+
+def test_the_holder_is_printed_as_plain_text(tmp_path):
+    _write_lock(tmp_path, 1.0, host='x\x1b[2J', pid=1, command='rm -rf /\x1b]0;owned\x07')
+    with pytest.raises(WorkDirInUse) as info:
+        WorkDirLock(str(tmp_path)).acquire()
+    assert '\x1b' not in str(info.value) and '\x07' not in str(info.value)

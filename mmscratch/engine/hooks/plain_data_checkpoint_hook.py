@@ -28,6 +28,7 @@ from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
 from ...checkpoint import to_plain_data
+from ...checkpoint.loading import UNTRUSTED_CONFIG_TEXT
 
 # Lines a launch sets by itself (tools/train.py, MMEngine): not a difference.
 _PER_LAUNCH = re.compile(r'^(work_dir|resume|load_from|launcher|experiment_name)\s*=')
@@ -56,7 +57,8 @@ class PlainDataCheckpointHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):
             return  # load_from: fine-tuning or testing with another config is the point
-        stored = (checkpoint.get('meta') or {}).get('cfg')
+        # moved there by mmscratch's loader from meta['cfg'] / meta['config']
+        stored = (checkpoint.get('meta') or {}).get(UNTRUSTED_CONFIG_TEXT)
         cfg = getattr(runner, 'cfg', None)
         if not isinstance(stored, str) or cfg is None:
             return

@@ -142,13 +142,18 @@ class SafeCheckpointHook(CheckpointHook):
         if not isinstance(path, str):
             return
         if self._local:
-            inside = osp.realpath(osp.dirname(path)) == osp.realpath(self.out_dir)
-            if not inside or not self._own_file_pattern().match(osp.basename(path)) \
-                    or osp.islink(path):
+            # The file deleted is OUT_DIR/NAME, built here from the name alone,
+            # and only when the path given is exactly that (no '..', no other
+            # directory that could be re-pointed between a check and the delete).
+            own = osp.join(self.out_dir, osp.basename(path))
+            if '..' in path.replace('\\', '/').split('/') or \
+                    osp.normpath(path) != osp.normpath(own) or osp.islink(own) \
+                    or not self._own_file_pattern().match(osp.basename(path)):
                 runner.logger.warning(
                     f'SafeCheckpointHook: not deleting {path!r:.200}: not a checkpoint '
                     f'file of this hook in {self.out_dir}')
                 return
+            path = own
             if protected is not None and osp.abspath(path) == protected:
                 return
         if self.file_backend.isfile(path):

@@ -210,3 +210,18 @@ def test_paths_from_a_resumed_checkpoint_are_never_deleted(tmp_path):
     assert all(v.read_text() == 'keep me' for v in victims)
     assert (work_dir / 'notes.pth').exists()
     assert 'iter_6.pth' in _files(work_dir)
+
+
+def test_a_path_through_another_directory_is_never_deleted(tmp_path):
+    """``OUT/sub/../iter_5.pth`` names a file of out_dir only while ``sub`` is what
+    it is now; the hook deletes only ``OUT/<name>`` and only when the path is that."""
+    work_dir = tmp_path / 'work'
+    runner = toy_runner(work_dir, 2, checkpoint=dict(interval=2))
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
+    (work_dir / 'sub').mkdir()
+    target = work_dir / 'iter_2.pth'
+    hook._remove_path(runner, str(work_dir / 'sub' / '..' / 'iter_2.pth'))
+    assert target.exists()
+    hook._remove_path(runner, str(target))
+    assert not target.exists()
