@@ -8,9 +8,11 @@ checkpoints as data (``mmscratch.checkpoint``; torch's own safe list is left as
 it is).
 """
 from .checkpoint import install_mmengine_loaders
+from .compat import install_package_locator
 from .version import __version__
 
 install_mmengine_loaders()
+install_package_locator()  # read_base() of mmscratch.configs under editable installs
 
 from . import datasets, engine  # noqa: E402,F401  (registers modules)
 from .config import scratchify  # noqa: E402  (the recipe applied to any config)

@@ -21,6 +21,8 @@ from typing import Iterator, Tuple, Union
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 
+from mmscratch.utils.config_facts import type_name
+
 #: Keys whose values are channel widths (ints or lists of ints) in MMDetection
 #: two-stage model configs.
 CHANNEL_KEYS = ('in_channels', 'out_channels', 'feat_channels',
@@ -39,20 +41,16 @@ def resolve_package_config(path: str) -> str:
     """
     if '::' not in path:
         return path
-    from mmscratch.apis.config_loading import resolve_config_path
+    from mmscratch.utils.config_loading import resolve_config_path
     return resolve_config_path(path)
 
 
 def load_config(path: Union[str, Config]) -> Config:
-    """``Config.fromfile`` that also accepts ``pkg::REL`` and Config objects."""
+    """:func:`mmscratch.utils.config_loading.load_config` that also accepts a Config."""
     if isinstance(path, Config):
         return path
-    return Config.fromfile(resolve_package_config(path))
-
-
-def _type_name(cfg: dict) -> str:
-    obj_type = cfg.get('type', '')
-    return obj_type if isinstance(obj_type, str) else getattr(obj_type, '__name__', '')
+    from mmscratch.utils.config_loading import load_config as load
+    return load(path)
 
 
 def _scale(value, factor: int):
@@ -67,11 +65,11 @@ def _scale(value, factor: int):
 
 def _scale_in_place(node, factor: int) -> None:
     if isinstance(node, dict):
-        type_name = _type_name(node)
-        if type_name in ('ResNet', 'ResNetV1d', 'ResNeXt', 'Res2Net') \
+        kind = type_name(node)
+        if kind in ('ResNet', 'ResNetV1d', 'ResNeXt', 'Res2Net') \
                 and 'base_channels' not in node:
             node['base_channels'] = RESNET_BASE_CHANNELS
-        if type_name == 'GN' and 'num_groups' in node:
+        if kind == 'GN' and 'num_groups' in node:
             node['num_groups'] = max(1, node['num_groups'] // factor)
         for key in list(node.keys()):
             if key in CHANNEL_KEYS:

@@ -7,9 +7,9 @@ Examples (see docs/performance.md)::
     python tools/benchmark.py --data-only configs/_base_/datasets/coco_instance_fast.py \
         --vs mmdet::_base_/datasets/coco_instance.py
 """
-import sys
 
 from mmscratch.benchmark.cli import main
+from mmscratch.apis.cli import run_cli
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

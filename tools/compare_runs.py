@@ -8,14 +8,13 @@ schedule and the paper's reference number from the config name
 (mask_rcnn_r50_gn_6x, ...); nothing in a work dir is executed. Prints the
 Markdown; --best uses the best AP along each curve instead of the last.
 """
-import argparse
-import sys
 
 from mmscratch.analysis.compare import load_runs, to_markdown, write_csv
+from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('work_dirs', nargs='+', metavar='WORK_DIR')
     parser.add_argument('--out-md', help='write the Markdown here too')
     parser.add_argument('--out-csv', help='one row per run, paper numbers included')
@@ -25,9 +24,9 @@ def main(argv=None):
     try:
         results = load_runs(args.work_dirs)
     except FileNotFoundError as exc:
-        sys.exit(f'error: {exc}')
+        raise ToolFailure(str(exc)) from None
     if not results:
-        sys.exit('error: no run found (a run dir has curve.jsonl or */vis_data/scalars.json)')
+        raise ToolFailure('no run found (a run dir has curve.jsonl or */vis_data/scalars.json)')
     markdown = to_markdown(results, best=args.best)
     print(markdown)
     if args.out_md:
@@ -39,4 +38,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

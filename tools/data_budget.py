@@ -9,17 +9,16 @@ file if present; COCO train2017 constants otherwise) or --ann-file; the input
 pixels follow the config's train-time resize. Prints Markdown; --out-json
 writes the numbers.
 """
-import argparse
-import sys
 
 from mmscratch.analysis.data_budget import (IMAGENET_EPOCHS, budget_markdown, config_budget,
                                             to_json)
-from mmscratch.apis.config_loading import load_config
+from mmscratch.utils.config_loading import load_config
 from mmscratch.datasets.subsets import parse_size
+from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file (or mmscratch::REL)')
     parser.add_argument('--schedule',
                         help="scratch schedule, e.g. 6x, 220k (default: the config's)")
@@ -42,7 +41,7 @@ def main(argv=None):
                                dataset_size=args.dataset_size,
                                pretrain_epochs=args.pretrain_epochs)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        sys.exit(f'error: {exc}')
+        raise ToolFailure(str(exc)) from None
     name = args.config.rsplit('/', 1)[-1]
     print(budget_markdown(budget, budget['schedules']['finetune'], budget['schedules']['scratch'],
                           title=f'Data seen: {name}', epochs=args.images_per_epoch))
@@ -53,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -13,15 +13,14 @@ last --loss-window iterations, final bbox/segm AP, lever minus baseline, the
 seed-noise verdict) and writes lever_check.json/.md under --work-root. Runs
 that already finished are reused, so an interrupted check resumes.
 """
-import argparse
 import json
-import sys
 
 from mmscratch.analysis.lever_check import run_lever_check, to_markdown
+from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--lever', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--cfg-options of the lever arm')
@@ -43,10 +42,10 @@ def main(argv=None):
                                  seeds=args.seeds, iters=args.iters, shared=args.cfg_options,
                                  loss_window=args.loss_window, lever_config=args.lever_config)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        sys.exit(f'error: {exc}')
+        raise ToolFailure(str(exc)) from None
     print(json.dumps(report, indent=2) if args.json else to_markdown(report))
     return report
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

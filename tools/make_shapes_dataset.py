@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 
+from mmscratch.apis.cli import ToolParser, run_cli
 from mmscratch.datasets.shapes import (dataset_is_complete,
                                        generate_shapes_dataset,
                                        read_dataset_params,
@@ -19,7 +20,7 @@ from mmscratch.datasets.shapes import (dataset_is_complete,
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         description='Generate the synthetic shapes instance-segmentation '
         'dataset in COCO format.')
     parser.add_argument('--out', required=True, help='output folder')
@@ -78,4 +79,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -9,16 +9,15 @@ when several sizes are given. The same seed gives nested subsets (1k inside
 3.5k inside ...). Prints per-category image and instance counts of each subset.
 See mmscratch/datasets/subsets.py for the rule.
 """
-import argparse
-import sys
 
+from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 from mmscratch.datasets.subsets import (format_stats, load_annotations, make_subset,
                                         parse_size, size_tag, subset_order,
                                         write_annotations)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('ann_file', help='COCO-format annotation JSON (the full training set)')
     parser.add_argument('--images', nargs='+', required=True, type=parse_size,
                         help='subset size(s), e.g. 1000 3500 or 1k 3.5k')
@@ -40,7 +39,7 @@ def main(argv=None):
             subset = make_subset(coco, n, seed=args.seed, keep_empty=args.keep_empty,
                                  order=order, source=args.ann_file)
         except ValueError as exc:
-            sys.exit(f'error: {exc}')
+            raise ToolFailure(str(exc)) from None
         write_annotations(out, subset)
         print(f'## {size_tag(n)} subset (seed {args.seed}) -> {out}')
         print(format_stats(subset))
@@ -48,4 +47,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

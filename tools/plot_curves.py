@@ -7,11 +7,10 @@ One line per run and metric (box solid, mask dashed), dotted LR-drop markers,
 legend from the runs' config names. Writes FILE.png, FILE.svg and FILE.json
 (the plotted numbers). Reads each run's curve.jsonl (ConvergenceCurveHook).
 """
-import argparse
 import os.path as osp
-import sys
 
 from mmscratch.analysis.curves import plot_curves, read_curve, run_label
+from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 METRIC_ALIASES = {'bbox': 'bbox_mAP', 'segm': 'segm_mAP', 'box': 'bbox_mAP', 'mask': 'segm_mAP'}
 
@@ -28,7 +27,7 @@ def collect_runs(run_dirs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('run_dirs', nargs='+', metavar='RUN_DIR', help='work dirs with curve.jsonl')
     parser.add_argument('--x', choices=['iter', 'images'], default='iter',
                         help='x axis: iterations (default) or images seen')
@@ -44,7 +43,7 @@ def main(argv=None):
         plot = plot_curves(runs, args.out, x=args.x, metrics=metrics, title=args.title,
                            data_path=stem + '.json')
     except (FileNotFoundError, ValueError) as exc:
-        sys.exit(f'error: {exc}')
+        raise ToolFailure(str(exc)) from None
     for label in plot.labels():
         points = [len(s['x']) for s in plot.series if s['label'] == label]
         print(f'{label}: {"+".join(map(str, points))} points, '
@@ -54,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

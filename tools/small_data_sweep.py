@@ -13,15 +13,14 @@ writes ``sweep.md``/``sweep.csv`` and ``sweep.png`` (AP vs size, log x) in
 ...); without it the same config is used for every size. See
 mmscratch/analysis/sweep.py and docs/small_data.md.
 """
-import argparse
-import sys
 
 from mmscratch.analysis.sweep import run_sweep
 from mmscratch.datasets.subsets import parse_size
+from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config-scratch', required=True, help='scratch config ({size} allowed)')
     parser.add_argument('--config-pretrained', required=True,
                         help='pretrained config ({size} allowed)')
@@ -52,8 +51,8 @@ def main(argv=None):
                          keep_empty=args.keep_empty, in_process=args.in_process,
                          dry_run=args.dry_run)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        sys.exit(f'error: {exc}')
+        raise ToolFailure(str(exc)) from None
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from typing import List, Optional, Sequence, Tuple
 
+from ..datasets.coco_json import read_coco_json
 from ..engine.schedule import ITERS_PER_1X, PAPER_BATCH_SIZE, paper_schedule
 from .compare import iters_label
 
@@ -184,8 +185,7 @@ def stats_from_annotations(ann_file: str, pipeline: Sequence[dict],
         images: report this many images instead (a subset of the same
             distribution); the per-image means still come from the file.
     """
-    with open(ann_file) as f:
-        coco = json.load(f)
+    coco = read_coco_json(ann_file)
     per_image = Counter(a['image_id'] for a in coco['annotations'] if not a.get('iscrowd', 0))
     kept = [img for img in coco['images']
             if not filter_empty_gt or per_image.get(img['id'], 0) > 0]
@@ -326,6 +326,8 @@ def target_stats(cfg, ann_file: Optional[str] = None,
     dataset = _train_dataset(cfg)
     pipeline = dataset.get('pipeline') or cfg.get('train_pipeline') or []
     filter_empty = (dataset.get('filter_cfg') or {}).get('filter_empty_gt', False)
+    if ann_file is not None and not osp.isfile(ann_file):
+        raise FileNotFoundError(f'annotation file not found: {ann_file}')
     if ann_file is None and dataset.get('ann_file'):
         ann_file = dataset['ann_file']
         root = dataset.get('data_root') or ''

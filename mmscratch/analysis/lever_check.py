@@ -203,11 +203,13 @@ def run_lever_check(config: str, work_root: str, lever: Sequence[str] = (),
 
     Writes ``lever_check.json`` and ``lever_check.md`` under ``work_root``.
     """
-    from ..apis.config_loading import load_config
     from ..utils.atomic_io import atomic_write_text
+    from ..utils.config_loading import load_config
     if not lever and not lever_config:
         raise ValueError('a lever needs --lever options or a --lever-config')
     configs = (config, lever_config or config)
+    for path in configs:  # before any run starts: a typo is one clear error
+        load_config(path)
     # each arm's schedule shrunk from its own config (its hook indices may differ)
     short = [shorten_options(load_config(c), iters) if iters is not None else []
              for c in configs]

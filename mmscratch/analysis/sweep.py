@@ -42,8 +42,10 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
+from ..datasets.coco_json import read_coco_json
 from ..datasets.subsets import (load_annotations, make_subset, size_tag, subset_order,
                                 write_annotations)
+from ..utils.config_loading import resolve_config_path
 from ..utils.run_files import read_curve_meta
 from .compare import RunResult, load_run
 from .curves import read_curve
@@ -177,6 +179,10 @@ def run_sweep(config_scratch: str, config_pretrained: str, ann_file: str,
         raise ValueError('no sizes given')
     runs = plan_sweep(config_scratch, config_pretrained, sizes, work_root, cfg_options,
                       cfg_options_scratch, cfg_options_pretrained)
+    # checked before anything is written or trained, in a dry run too
+    for config in dict.fromkeys(run.config for run in runs):
+        resolve_config_path(config)
+    read_coco_json(ann_file, check_records=False)
     if dry_run:
         log(f'subsets of {ann_file} (seed {seed}) -> {osp.join(work_root, "subsets")}')
         for run in runs:

@@ -1,61 +1,17 @@
-"""Config loading shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Pre-flight checks of a config about to train (``tools/train.py``), and launching.
+
+Loading itself is :mod:`mmscratch.utils.config_loading`.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import os.path as osp
-from pathlib import Path
 
 from mmengine.config import Config
 
-PACKAGE_PREFIX = 'mmscratch::'
-
-
-def configs_root() -> Path:
-    """Where mmscratch's configs live: the repo (editable install) or the package."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / '.mim' / 'configs', here.parent / 'configs'):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f'mmscratch configs not found under {here}; reinstall mmscratch')
-
-
-def resolve_config_path(path: str) -> str:
-    """A config file path from a path, ``mmscratch::REL`` or ``PKG::REL``.
-
-    ``mmscratch::REL`` is this package's ``configs/``; any other OpenMMLab
-    ``PKG::REL`` (``mmdet::mask_rcnn/...``) is that package's ``.mim/configs``
-    -- ``Config.fromfile`` understands the prefix only inside ``_base_``.
-    Fails clearly when the file does not exist.
-    """
-    if '::' in path:
-        package, rel = path.split('::', 1)
-        if package == 'mmscratch':
-            resolved = configs_root() / rel
-        else:
-            from mmengine.utils import get_installed_path
-            try:
-                resolved = Path(get_installed_path(package)) / '.mim' / 'configs' / rel
-            except Exception as exc:  # not installed
-                raise FileNotFoundError(f'config file not found: {path} ({exc})') from exc
-    else:
-        resolved = Path(path)
-    if not resolved.is_file():
-        hint = ''
-        if '::' not in path and not osp.isabs(path):
-            packaged = configs_root() / path.replace('configs/', '', 1)
-            if packaged.is_file():
-                hint = f' (did you mean {PACKAGE_PREFIX}{path.replace("configs/", "", 1)}?)'
-        raise FileNotFoundError(f'config file not found: {path}{hint}')
-    return str(resolved)
-
-
-def load_config(path: str, cfg_options: dict | None = None) -> Config:
-    cfg = Config.fromfile(resolve_config_path(path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+from ..datasets.config_check import find_missing_dataset_files
+from ..utils.config_loading import ConfigError
 
 
 def default_work_dir(config_path: str) -> str:
@@ -77,67 +33,10 @@ def set_launcher(cfg: Config, launcher: str) -> None:
 # ---------------------------------------------------------------------------
 # Misconfigurations caught before anything is built (``tools/train.py``)
 # ---------------------------------------------------------------------------
-class ConfigError(ValueError):
-    """A config that cannot train, found before the Runner is built.
-
-    A ``ValueError``, so ``tools/train.py`` prints ``error: ...`` instead of a
-    stack trace from deep inside a dataset or model constructor.
-    """
-
-
 #: SGD's per-image LR of the paper and of Detectron (0.02 for 16 images).
 REFERENCE_SGD_LR_PER_IMAGE = 0.02 / 16
 #: Per-image LR this many times above/below the reference is reported.
 LINEAR_RULE_TOLERANCE = 4.0
-_DATALOADERS = ('train_dataloader', 'val_dataloader')
-
-
-def _iter_datasets(dataset_cfg, where: str):
-    """(dataset config, its config path) through wrappers (Concat, Repeat, ...)."""
-    if isinstance(dataset_cfg, dict):
-        yield dataset_cfg, where
-        if isinstance(dataset_cfg.get('dataset'), dict):
-            yield from _iter_datasets(dataset_cfg['dataset'], where + '.dataset')
-        for i, child in enumerate(dataset_cfg.get('datasets') or []):
-            yield from _iter_datasets(child, f'{where}.datasets.{i}')
-
-
-def _is_remote(path: str) -> bool:
-    return '://' in path
-
-
-def find_missing_dataset_files(cfg: Config) -> list:
-    """Problems with the annotation files of the train/val datasets and evaluator."""
-    problems = []
-    for key in _DATALOADERS:
-        loader = cfg.get(key)
-        if not isinstance(loader, dict):
-            continue
-        for ds, where in _iter_datasets(loader.get('dataset'), key + '.dataset'):
-            ann_file = ds.get('ann_file')
-            if not isinstance(ann_file, str) or not ann_file or _is_remote(ann_file):
-                continue
-            data_root = ds.get('data_root') or ''
-            if isinstance(data_root, str) and data_root and not _is_remote(data_root) \
-                    and not osp.isdir(data_root):
-                problems.append(f'{where}.data_root: dataset root not found: {data_root} '
-                                f'(absolute: {osp.abspath(data_root)})')
-                continue
-            path = ann_file if osp.isabs(ann_file) or not data_root else \
-                osp.join(data_root, ann_file)
-            if not osp.isfile(path):
-                problems.append(f'{where}: annotation file not found: {path} (data_root='
-                                f'{data_root!r}, ann_file={ann_file!r})')
-    evaluators = cfg.get('val_evaluator')
-    for i, evaluator in enumerate(evaluators if isinstance(evaluators, list) else [evaluators]):
-        ann_file = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
-        if isinstance(ann_file, str) and ann_file and not _is_remote(ann_file) \
-                and not osp.isfile(ann_file):
-            where = 'val_evaluator' + (f'.{i}' if isinstance(evaluators, list) else '')
-            problems.append(f'{where}.ann_file: annotation file not found: {ann_file}')
-    return problems
-
-
 def _is_norm_class(cls) -> bool:
     import torch.nn as nn
     from torch.nn.modules.batchnorm import _NormBase
@@ -181,7 +80,7 @@ def find_unknown_norm_types(cfg: Config) -> list:
     return problems
 
 
-def _world_size_from_env() -> int:
+def world_size_from_env() -> int:
     for var in ('WORLD_SIZE', 'SLURM_NTASKS'):
         if os.environ.get(var, '').isdigit():
             return int(os.environ[var])
@@ -201,7 +100,7 @@ def linear_rule_warning(cfg: Config, world_size: int | None = None) -> str | Non
     per_gpu = (cfg.get('train_dataloader') or {}).get('batch_size')
     if not isinstance(per_gpu, int) or per_gpu <= 0:
         return None
-    world_size = world_size or _world_size_from_env()
+    world_size = world_size or world_size_from_env()
     batch = per_gpu * world_size
     lr = float(optimizer['lr'])
     auto = cfg.get('auto_scale_lr') or {}
@@ -220,12 +119,90 @@ def linear_rule_warning(cfg: Config, world_size: int | None = None) -> str | Non
             'or auto_scale_lr=dict(enable=True, base_batch_size=...)')
 
 
+def _accepted_arguments(obj) -> tuple | None:
+    """Keyword names a class's (or function's) constructor takes; None if it takes any."""
+    import inspect
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+    params = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def _unknown_keys(given, accepted, where: str, skip=('type', '_scope_')) -> list:
+    import difflib
+    problems = []
+    for key in given:
+        if key in skip or key in accepted:
+            continue
+        close = difflib.get_close_matches(key, accepted, n=1)
+        hint = f'; did you mean {close[0]!r}?' if close else \
+            f' (it takes {", ".join(a for a in accepted if a not in ("runner", "dataloader"))})'
+        problems.append(f'{where}.{key}: unknown argument{hint}')
+    return problems
+
+
+def _registered(registry, obj_type):
+    if not isinstance(obj_type, str):
+        return obj_type if isinstance(obj_type, type) else None
+    try:
+        return registry.get(obj_type)
+    except Exception:  # a scope that is not importable: left to the build to report
+        return None
+
+
+def find_unknown_arguments(cfg: Config) -> list:
+    """Keys of mmscratch's sections that no constructor takes, with the closest valid key.
+
+    Checked: ``train_cfg`` against its loop (and ``train_cfg.schedule``
+    against the paper's schedule rule), every ``custom_hooks`` /
+    ``default_hooks`` entry and ``param_scheduler`` entry against its class.
+    Classes that take ``**kwargs`` are left alone.
+    """
+    from mmdet.registry import HOOKS, LOOPS, PARAM_SCHEDULERS
+
+    from ..engine.schedule import paper_schedule
+
+    problems = []
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict) and train_cfg.get('type'):
+        loop = _registered(LOOPS, train_cfg['type'])
+        accepted = _accepted_arguments(loop) if loop is not None else None
+        if accepted is not None:
+            problems += _unknown_keys(train_cfg, accepted, 'train_cfg')
+        schedule = train_cfg.get('schedule')
+        if loop is not None and loop.__name__ == 'ScratchIterBasedTrainLoop':
+            if isinstance(schedule, dict):
+                problems += _unknown_keys(
+                    schedule, [a for a in _accepted_arguments(paper_schedule)
+                               if a != 'batch_size'], 'train_cfg.schedule')
+    hooks = [(f'custom_hooks.{i}', h) for i, h in enumerate(cfg.get('custom_hooks') or [])]
+    hooks += [(f'default_hooks.{k}', h) for k, h in (cfg.get('default_hooks') or {}).items()]
+    schedulers = cfg.get('param_scheduler') or []
+    entries = [(where, HOOKS, h) for where, h in hooks]
+    entries += [(f'param_scheduler.{i}', PARAM_SCHEDULERS, s)
+                for i, s in enumerate(schedulers if isinstance(schedulers, list) else [schedulers])]
+    for where, registry, entry in entries:
+        if not isinstance(entry, dict) or not entry.get('type'):
+            continue
+        obj = _registered(registry, entry['type'])
+        accepted = _accepted_arguments(obj) if obj is not None else None
+        if accepted is not None:
+            problems += _unknown_keys(entry, [a for a in accepted if a != 'optimizer'], where)
+    return problems
+
+
 def check_train_config(cfg: Config, world_size: int | None = None) -> None:
     """Fail with one clear :class:`ConfigError` listing every misconfiguration
     found; warn about a batch/LR combination far off the linear scaling rule."""
-    problems = find_missing_dataset_files(cfg) + find_unknown_norm_types(cfg)
+    problems = (find_unknown_arguments(cfg) + find_missing_dataset_files(cfg)
+                + find_unknown_norm_types(cfg))
     if problems:
-        raise ConfigError('the config cannot train:\n  - ' + '\n  - '.join(problems))
+        raise ConfigError('the config cannot train: ' + '; '.join(problems))
     warning = linear_rule_warning(cfg, world_size)
     if warning:
         from mmengine.logging import print_log

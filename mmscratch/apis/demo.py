@@ -8,12 +8,12 @@ plot is. The figures also land in ``WORK_DIR/demo_results.json``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os.path as osp
 import time
 from typing import List, Optional, Sequence
 
+from .cli import ToolParser
 from ..analysis.curves import PLOT_FILE, read_curve
 from ..datasets.shapes import dataset_is_complete, generate_shapes_dataset
 from . import train as train_api
@@ -34,8 +34,8 @@ def data_root_options(data_root: str) -> List[str]:
     ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> ToolParser:
+    parser = ToolParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=DEMO_CONFIG)
     parser.add_argument('--data-root', default='data/shapes')
     parser.add_argument('--work-dir', default='work_dirs/demo')

@@ -1,32 +1,82 @@
-"""``tools/test.py``: evaluate a checkpoint, with MMDetection's flags."""
+"""``tools/test.py``: evaluate a checkpoint, with MMDetection's flags.
+
+Differences from MMDetection's ``tools/test.py``, each on purpose:
+
+* the model is built as the checkpoint was trained: a checkpoint of a
+  ``tools/train.py --scratchify`` run records the recipe, and it is applied to
+  the config given (``--scratchify`` sets it explicitly);
+* weights that do not fit the model are an error naming the keys
+  (``CheckpointMatchHook``), not an AP of a half-random model;
+  ``--allow-partial-load`` evaluates anyway;
+* checkpoints are read as data (``mmscratch.checkpoint``).
+"""
 from __future__ import annotations
 
-import argparse
+import logging
 import os
 import os.path as osp
 from typing import Optional, Sequence
 
-from mmengine.config import DictAction
+from mmengine.config import Config
+from mmengine.logging import print_log
 
-from ..checkpoint import older_checkpoints_readable
+from .cli import CfgOptionsAction, ToolParser
+from ..checkpoint import load_checkpoint_file, older_checkpoints_readable
+from ..config.scratchify import (APPLIED_KEY, parse_scratchify_flag, scratchify,
+                                 scratchify_again)
+from ..engine.hooks.checkpoint_match_hook import recorded_scratchify
+from ..engine.hooks.run_info_hook import RECIPE_KEY
 from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
-from .config_loading import default_work_dir, load_config, set_launcher
-from .train import build_runner
+from ..utils.config_loading import load_config, merge_cfg_options
+from .config_loading import default_work_dir, set_launcher
+from .train import build_runner, ensure_hooks
+
+TEST_HOOKS = {'CheckpointMatchHook': 'weights that do not fit the model are an error'}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a model.')
+def build_parser() -> ToolParser:
+    parser = ToolParser(description='Test (and evaluate) a model.')
     parser.add_argument('config', help='config file path, or mmscratch::REL')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save evaluation results')
     parser.add_argument('--out', help='dump predictions to a pickle file')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--scratchify', nargs='?', const='GN:6x', metavar='NORM:SCHEDULE',
+        help='build the model with the from-scratch recipe (as tools/train.py '
+        '--scratchify); by default the recipe a checkpoint recorded is applied')
+    parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='evaluate even if some weights do not fit the model (only warn)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, key=value (MMEngine syntax)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser
+
+
+def apply_recipe(cfg: Config, checkpoint: str, flag: Optional[str]) -> Config:
+    """The config whose model the checkpoint was trained with.
+
+    ``--scratchify`` wins; else the recipe the checkpoint recorded is applied
+    to the config it was applied to in training (same file name) when that
+    config does not have it yet; else the config as given (and weights that do
+    not fit it are reported by ``CheckpointMatchHook``).
+    """
+    if flag is not None:
+        return scratchify(cfg, *parse_scratchify_flag(flag))
+    if cfg.get(APPLIED_KEY):
+        return cfg
+    record = load_checkpoint_file(checkpoint, 'cpu', mmap=True)
+    recorded = recorded_scratchify(record)
+    trained_on = record['meta'][RECIPE_KEY].get('config_name') if recorded else None
+    given = osp.splitext(osp.basename(cfg.filename or ''))[0]
+    if recorded is None or trained_on != given:
+        return cfg
+    print_log(f'{checkpoint} was trained with --scratchify {recorded["spec"]}: building the '
+              'model with that recipe', logger='current', level=logging.WARNING)
+    return scratchify_again(cfg, recorded)
 
 
 @older_checkpoints_readable()
@@ -36,10 +86,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = apply_recipe(load_config(args.config), args.checkpoint, args.scratchify)
+    if args.cfg_options:
+        merge_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    ensure_hooks(cfg, TEST_HOOKS, dict(CheckpointMatchHook=dict(allow_partial=True))
+                 if args.allow_partial_load else None)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out must be a .pkl file')

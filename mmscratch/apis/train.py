@@ -20,25 +20,28 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
+from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
 from ..utils.config_facts import type_name
 from ..utils.dist import launch_rank, needs_cpu_process_group, shutdown_cpu_process_group
 from ..utils.work_dir_lock import WorkDirLock
-from .config_loading import check_train_config, default_work_dir, load_config, set_launcher
+from ..utils.config_loading import load_config, merge_cfg_options
+from .config_loading import (check_train_config, default_work_dir, set_launcher,
+                             world_size_from_env)
 
 
 class NothingToResume(RuntimeError):
     """``--resume`` found no checkpoint to resume from."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description='Train a detector (from scratch).')
+def build_parser() -> ToolParser:
+    parser = ToolParser(description='Train a detector (from scratch).')
     parser.add_argument('config', help='config file path, or mmscratch::REL')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
@@ -60,17 +63,28 @@ def build_parser() -> argparse.ArgumentParser:
         help='with --resume: start from iteration 0 (with a warning) when the '
         'work dir holds no checkpoint')
     parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='load_from / --resume: load the weights that fit the model and only warn '
+        'about the rest (default: an error naming the keys that do not fit)')
+    parser.add_argument(
         '--scratchify', nargs='?', const='GN:6x', metavar='NORM:SCHEDULE',
         help="train the config's two-stage detector from scratch with the "
         "paper's recipe (mmscratch.scratchify): NORM GN or SyncBN, SCHEDULE "
         "e.g. 6x; either part may be left out (default GN:6x); applied "
         'before --cfg-options')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, key=value (MMEngine syntax)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--dry-run', action='store_true',
+        help='print what the run will do (schedule at the real batch, LR, images seen, '
+        'norms, parameters, init, hooks) and exit; writes nothing')
+    parser.add_argument(
+        '--gpus', type=int, default=None, metavar='N',
+        help='with --dry-run: preview a launch on N processes (default: this launch)')
     return parser
 
 
@@ -107,7 +121,7 @@ def build_train_config(args: argparse.Namespace) -> Config:
         from ..config.scratchify import parse_scratchify_flag, scratchify
         cfg = scratchify(load_config(args.config), *parse_scratchify_flag(scratchify_flag))
         if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+            merge_cfg_options(cfg, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -121,7 +135,8 @@ def build_train_config(args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
     if args.channels_last and not config_trains_channels_last(cfg):
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
-    ensure_hooks(cfg)
+    ensure_hooks(cfg, TRAIN_HOOKS, dict(CheckpointMatchHook=dict(
+        allow_partial=True) if getattr(args, 'allow_partial_load', False) else {}))
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':
@@ -142,23 +157,34 @@ def build_train_config(args: argparse.Namespace) -> Config:
 
 #: Hooks every run of tools/train.py has, added (and logged) where a config lacks
 #: them: checkpoints that torch's default loader reads with nothing allow-listed,
-#: and the run_info.json the analysis tools read instead of executing a config.
-ALWAYS_HOOKS = {
+#: the run_info.json the analysis tools read instead of executing a config, and
+#: weights that do not fit the model refused instead of loaded in part.
+TRAIN_HOOKS = {
     'PlainDataCheckpointHook': 'checkpoints as plain data',
     'RunInfoHook': 'run_info.json for the analysis tools',
+    'CheckpointMatchHook': 'weights that do not fit the model are an error',
 }
 
 
-def ensure_hooks(cfg: Config) -> None:
-    """Add the :data:`ALWAYS_HOOKS` a config lacks to its ``custom_hooks``."""
-    hooks = list(cfg.get('custom_hooks') or [])
-    present = {type_name(h if isinstance(h, dict) else type(h)) for h in hooks}
-    missing = [name for name in ALWAYS_HOOKS if name not in present]
-    if not missing:
-        return
-    cfg.custom_hooks = hooks + [dict(type=name) for name in missing]
-    print_log('custom_hooks: added ' + ', '.join(
-        f'{name} ({ALWAYS_HOOKS[name]})' for name in missing), logger='current')
+def ensure_hooks(cfg: Config, hooks: dict, settings: Optional[dict] = None) -> None:
+    """Add the ``hooks`` (name -> why) a config lacks to its ``custom_hooks``.
+
+    ``settings`` (name -> keyword arguments) are applied to the added hooks
+    and to the config's own hooks of those types.
+    """
+    settings = settings or {}
+    custom = list(cfg.get('custom_hooks') or [])
+    present = set()
+    for hook in custom:
+        name = type_name(hook if isinstance(hook, dict) else type(hook))
+        present.add(name)
+        if isinstance(hook, dict) and settings.get(name):
+            hook.update(settings[name])
+    missing = [name for name in hooks if name not in present]
+    cfg.custom_hooks = custom + [dict(type=name, **settings.get(name, {})) for name in missing]
+    if missing:
+        print_log('custom_hooks: added ' + ', '.join(
+            f'{name} ({hooks[name]})' for name in missing), logger='current')
 
 
 def build_runner(cfg: Config) -> Runner:
@@ -168,11 +194,18 @@ def build_runner(cfg: Config) -> Runner:
 
 
 @older_checkpoints_readable()
-def main(argv: Optional[Sequence[str]] = None) -> Runner:
+def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
     args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = build_train_config(args)
+    if args.dry_run:
+        from .dry_run import describe_run
+        print(describe_run(cfg, args.gpus or world_size_from_env()))
+        return None
+    if args.gpus is not None:
+        raise ValueError('--gpus previews a launch with --dry-run; to train on N GPUs run '
+                         'tools/dist_train.sh CONFIG N')
     set_launcher(cfg, args.launcher)
     check_train_config(cfg)  # clear errors for missing data / bad norm types
     # rank 0 holds WORK_DIR/run.lock before anything is written: a second job

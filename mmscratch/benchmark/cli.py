@@ -2,20 +2,19 @@
 and tested); see ``docs/performance.md`` for usage and measured figures."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
 
+from ..apis.cli import CfgOptionsAction, ToolParser
 from .common import alternate
 from .synthetic import COCO_IMAGE_SIZE, COCO_INSTANCES_PER_IMAGE
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> ToolParser:
+    p = ToolParser(
         description='Benchmark training throughput (or the data pipeline alone) of '
                     'an MMDetection config; JSON on stdout.')
     p.add_argument('config', help='config path, mmscratch::REL or mmdet::REL')
@@ -60,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--num-images', type=int, default=16,
                    help='--data-only: generated images (cycled through)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                    help='override config keys (applied to both configs)')
-    p.add_argument('--vs-cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--vs-cfg-options', nargs='+', action=CfgOptionsAction,
                    help='further overrides for the --vs config only (to time one '
                         'lever: the same config with and without it)')
     p.add_argument('--vs-bench-options', nargs='+', metavar='KEY=VALUE', default=[],
@@ -124,10 +123,30 @@ def _summary_line(res: dict) -> str:
             f"{res['data_time_s'] * 1e3:.1f}), peak {res['peak_mem_mb']} MB; ms: {stages}")
 
 
-def run(args) -> dict:
-    """Run what ``args`` asks; returns the JSON-ready result."""
+def check_inputs(args) -> None:
+    """Bad input is one clear error before anything is built: counts, the configs
+    (missing, unparsable) and, for ``--input real``, their data."""
+    from ..datasets.config_check import find_missing_dataset_files
+    from .common import load_bench_config
+
     if args.iters < 1 or args.warmup < 0 or args.block_iters < 1:
         raise ValueError('--iters and --block-iters must be >= 1, --warmup >= 0')
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError('--batch-size must be >= 1')
+    configs = [(args.config, args.cfg_options)]
+    if args.vs:
+        configs.append((args.vs, dict(args.cfg_options or {}, **(args.vs_cfg_options or {}))))
+    for path, options in configs:
+        cfg = load_bench_config(path, options or None)
+        if args.input == 'real' or (args.data_only and args.input == 'real'):
+            problems = find_missing_dataset_files(cfg)
+            if problems:
+                raise ValueError(f'{path}: --input real needs its data: ' + '; '.join(problems))
+
+
+def run(args) -> dict:
+    """Run what ``args`` asks; returns the JSON-ready result."""
+    check_inputs(args)
     vs_bench_options = parse_bench_options(args.vs_bench_options)
     if vs_bench_options and (args.data_only or not args.vs):
         raise ValueError('--vs-bench-options needs --vs and a train benchmark')

@@ -18,11 +18,8 @@ def load_bench_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     MMDetection's own configs (``mmdet::``) are read from the wheel, so the
     stock config can serve as the baseline of ``--vs``.
     """
-    from mmscratch.testing import load_config
-    cfg = copy.deepcopy(load_config(path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+    from ..utils.config_loading import load_config
+    return copy.deepcopy(load_config(path, cfg_options))
 
 
 def register_modules() -> None:

@@ -134,7 +134,9 @@ def _load_refused(source: str, data: bytes, map_location, exc: BaseException,
             'checkpoint of tensors, numbers and strings never needs (it could run code '
             'or corrupt memory when loaded)')
     if not wanted:
-        raise CheckpointRefused(f'{source}: refusing to load: {_first_line(exc)}')
+        raise CheckpointRefused(
+            f'{source}: not a readable checkpoint (truncated, or not a file saved with '
+            f'torch.save): {_first_line(exc)}')
     if not allow_older:
         raise CheckpointRefused(
             f'{source}: a checkpoint of the older MMEngine format (numpy values '

@@ -28,12 +28,14 @@ optimizer wrapper type (e.g. AMP) are kept.
 from __future__ import annotations
 
 import copy
+import math
 import re
-from typing import Tuple, Union
+from typing import List, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 
 from ..engine.schedule import PAPER_BATCH_SIZE, paper_schedule
+from ..utils.config_facts import type_name
 
 #: The paper's norm layers: GN with 32 groups, or BN synchronized over all GPUs.
 NORM_CFGS = {
@@ -71,11 +73,6 @@ SCRATCH_CUSTOM_HOOKS = (
 )
 
 
-def _type_name(cfg: dict) -> str:
-    obj_type = cfg.get('type', '')
-    return obj_type if isinstance(obj_type, str) else getattr(obj_type, '__name__', '')
-
-
 def _safe_checkpoint_type(obj_type):
     """MMEngine's ``CheckpointHook`` (by name or class) -> ``SafeCheckpointHook``.
 
@@ -99,11 +96,14 @@ def parse_norm(norm: Union[str, dict]) -> dict:
         if 'type' not in norm:
             raise ValueError(f'norm_cfg needs a type, got {norm}')
         return dict(norm)
+    groups = re.fullmatch(r'gn(\d+)', str(norm).strip().lower())
+    if groups and int(groups.group(1)) > 0:
+        return dict(NORM_CFGS['gn'], num_groups=int(groups.group(1)))
     try:
         return dict(NORM_CFGS[str(norm).lower()])
     except KeyError:
-        raise ValueError(f"norm must be 'GN' or 'SyncBN' (or a norm_cfg dict), "
-                         f'got {norm!r}') from None
+        raise ValueError(f"norm must be 'GN', 'GN<groups>' (e.g. GN16) or 'SyncBN' (or a "
+                         f'norm_cfg dict), got {norm!r}') from None
 
 
 def parse_schedule(schedule: Union[str, int, float, dict]) -> dict:
@@ -127,15 +127,41 @@ def parse_schedule(schedule: Union[str, int, float, dict]) -> dict:
     return resolved
 
 
+#: Top-level config key where :func:`scratchify` records what it applied.
+APPLIED_KEY = 'scratchified'
+
+
+def scratchify_spec(norm_cfg: dict, schedule_cfg: dict) -> str:
+    """``'GN:6x'`` for the ``--scratchify`` flag, where the arguments allow it."""
+    names = {repr(sorted(v.items())): k for k, v in NORM_CFGS.items()}
+    norm = {'gn': 'GN', 'syncbn': 'SyncBN'}.get(names.get(repr(sorted(norm_cfg.items()))),
+                                                str(dict(norm_cfg)))
+    gn = dict(NORM_CFGS['gn'])
+    if norm.startswith('{') and set(norm_cfg) == set(gn) and norm_cfg['type'] == 'GN' \
+            and norm_cfg['requires_grad'] is True:
+        norm = f"GN{norm_cfg['num_groups']}"
+    if set(schedule_cfg) == {'multiple'}:
+        return f"{norm}:{schedule_cfg['multiple']:g}x"
+    return f'{norm}:{schedule_cfg}'
+
+
+def scratchify_again(cfg: Config, applied: dict) -> Config:
+    """Apply to ``cfg`` the recipe recorded as ``applied`` (a checkpoint's record)."""
+    return scratchify(cfg, dict(applied['norm']), dict(applied['schedule']),
+                      base_batch_size=int(applied.get('base_batch_size', PAPER_BATCH_SIZE)),
+                      val_interval=int(applied.get('val_interval', DEFAULT_VAL_INTERVAL)))
+
+
 def parse_scratchify_flag(value: str) -> Tuple[str, str]:
     """``--scratchify NORM:SCHEDULE`` -> ``(norm, schedule)``; each part optional.
 
-    ``'GN:6x'``, ``'SyncBN'`` (6x), ``'3x'`` (GN), ``''`` (GN, 6x); the order
-    does not matter. Anything else is refused, not ignored.
+    ``'GN:6x'``, ``'SyncBN'`` (6x), ``'3x'`` (GN), ``''`` (GN, 6x), ``'GN16:6x'``
+    (GN with 16 groups); the order does not matter. Anything else is refused,
+    not ignored.
     """
     norm, schedule = None, None
     for part in filter(None, (p.strip() for p in value.split(':'))):
-        if part.lower() in NORM_CFGS and norm is None:
+        if norm is None and re.fullmatch(r'(gn\d*|syncbn)', part.lower()):
             norm = part
             continue
         try:
@@ -174,21 +200,72 @@ def _remove_pretrained(node) -> None:
             _remove_pretrained(value)
 
 
+def _norm_channels(backbone: dict) -> List[Tuple[str, int]]:
+    """(layer name, channels) of every norm layer of a backbone config.
+
+    Built with BN on the meta device (no memory, no init: milliseconds), so
+    that the widths are the backbone's own, whatever arithmetic its type uses.
+    """
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmdet.registry import MODELS
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    probe = copy.deepcopy(backbone)
+    # item assignment: ConfigDict.update would merge into the old norm_cfg
+    probe['norm_cfg'] = dict(type='BN')
+    probe['init_cfg'] = None
+    probe.pop('pretrained', None)
+    with DefaultScope.overwrite_default_scope('mmdet'), torch.device('meta'):
+        module = MODELS.build(probe)
+    return [(name, m.num_features) for name, m in module.named_modules()
+            if isinstance(m, _BatchNorm)]
+
+
+def _check_group_norm_fits(backbone: dict, channels: List[Tuple[str, int]], groups: int):
+    """Refuse a GN group count that does not divide every norm layer's channels."""
+    bad = [(name, c) for name, c in channels if c % groups]
+    if not bad:
+        return
+    common = 0
+    for _, c in channels:
+        common = math.gcd(common, c)
+    fits = max(d for d in range(1, groups + 1) if common % d == 0)
+    name, c = bad[0]
+    raise ValueError(
+        f'scratchify: GN({groups}) cannot split {name} ({c} channels, {c} % {groups} = '
+        f'{c % groups}) of the {type_name(backbone)} backbone; {len(bad)} norm layer(s) do '
+        f'not divide. GN({fits}) fits every width ({", ".join(map(str, sorted({c for _, c in channels})))}): '
+        f"--scratchify GN{fits}:SCHEDULE or norm=dict(type='GN', num_groups={fits})")
+
+
 def _scratchify_model(model: dict, norm_cfg: dict) -> None:
     backbone = model.get('backbone')
-    if not isinstance(backbone, dict) or _type_name(backbone) not in RESNET_LIKE:
+    if not isinstance(backbone, dict) or type_name(backbone) not in RESNET_LIKE:
         raise ValueError(
             'scratchify needs a ResNet-family backbone (the paper\'s), got '
-            f'{_type_name(backbone) if isinstance(backbone, dict) else backbone!r}')
+            f'{type_name(backbone) if isinstance(backbone, dict) else backbone!r}')
+    if type_name(norm_cfg.get('type')) == 'GN':
+        groups = int(norm_cfg.get('num_groups', 32))
+        layers = [(f'backbone.{n}', c) for n, c in _norm_channels(backbone)]
+        for i, neck in enumerate(_as_list(model.get('neck'))):
+            if isinstance(neck.get('out_channels'), int):
+                layers.append((f'neck ({i}) out_channels', neck['out_channels']))
+        for head in _as_list((model.get('roi_head') or {}).get('mask_head')):
+            if isinstance(head, dict) and isinstance(head.get('conv_out_channels'), int):
+                layers.append(('roi_head.mask_head conv_out_channels',
+                               head['conv_out_channels']))
+        layers.append(('roi_head.bbox_head conv_out_channels (4conv1fc)', 256))
+        _check_group_norm_fits(backbone, layers, groups)
     backbone.update(
         norm_cfg=copy.deepcopy(norm_cfg), norm_eval=False, frozen_stages=-1,
         zero_init_residual=False, init_cfg=None)
 
     necks = _as_list(model.get('neck'))
-    if not necks or any(_type_name(n) not in NORM_NECKS for n in necks):
+    if not necks or any(type_name(n) not in NORM_NECKS for n in necks):
         raise ValueError(
             f'scratchify needs an FPN detector (neck one of {NORM_NECKS}), got '
-            f'{[_type_name(n) for n in necks] or "no neck"}')
+            f'{[type_name(n) for n in necks] or "no neck"}')
     for neck in necks:
         neck['norm_cfg'] = copy.deepcopy(norm_cfg)
 
@@ -196,15 +273,15 @@ def _scratchify_model(model: dict, norm_cfg: dict) -> None:
     if not isinstance(roi_head, dict) or 'bbox_head' not in roi_head:
         raise ValueError('scratchify needs a two-stage detector with roi_head.bbox_head')
     for head in _as_list(roi_head['bbox_head']):
-        if _type_name(head) not in CONVFC_BBOX_HEADS:
+        if type_name(head) not in CONVFC_BBOX_HEADS:
             raise ValueError(f'scratchify makes box heads 4conv1fc; it knows '
-                             f'{CONVFC_BBOX_HEADS}, got {_type_name(head)!r}')
+                             f'{CONVFC_BBOX_HEADS}, got {type_name(head)!r}')
         head.update(type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
                     fc_out_channels=1024, norm_cfg=copy.deepcopy(norm_cfg))
     for head in _as_list(roi_head.get('mask_head')):
-        if _type_name(head) not in FCN_MASK_HEADS:
+        if type_name(head) not in FCN_MASK_HEADS:
             raise ValueError(f'scratchify puts the norm in FCN mask heads '
-                             f'{FCN_MASK_HEADS}, got {_type_name(head)!r}')
+                             f'{FCN_MASK_HEADS}, got {type_name(head)!r}')
         head['norm_cfg'] = copy.deepcopy(norm_cfg)
     _remove_pretrained(model)
 
@@ -240,6 +317,12 @@ def scratchify(cfg: Config,
     if 'model' not in out:
         raise ValueError('scratchify needs a config with a model')
     _scratchify_model(out.model, norm_cfg)
+    # What was applied, as data: checkpoints record it (RunInfoHook), so that
+    # tools/test.py can rebuild the same model from the original config.
+    out[APPLIED_KEY] = ConfigDict(
+        spec=scratchify_spec(norm_cfg, schedule_cfg), norm=copy.deepcopy(norm_cfg),
+        schedule=copy.deepcopy(schedule_cfg), base_batch_size=base_batch_size,
+        val_interval=val_interval)
 
     out.load_from = None
     out.train_cfg = ConfigDict(
@@ -248,12 +331,22 @@ def scratchify(cfg: Config,
     out.setdefault('val_cfg', ConfigDict(type='ValLoop'))
     out.setdefault('test_cfg', ConfigDict(type='TestLoop'))
     out.param_scheduler = [ConfigDict(type='ScratchScheduleLR')]
-    # Keep the wrapper (AmpOptimWrapper stays mixed precision); the optimizer
-    # and its per-parameter rules are the recipe's.
+    # Keep the wrapper (AmpOptimWrapper stays mixed precision, clip_grad and
+    # accumulative_counts stay); the optimizer and its per-parameter rules are
+    # the recipe's.
     wrapper = out.get('optim_wrapper') or ConfigDict(type='OptimWrapper')
     out.optim_wrapper = ConfigDict(
-        {k: v for k, v in wrapper.items() if k in ('type', 'loss_scale', 'dtype')})
+        {k: v for k, v in wrapper.items() if k not in ('optimizer', 'paramwise_cfg')})
     out.optim_wrapper.setdefault('type', 'OptimWrapper')
+    if (out.optim_wrapper.get('accumulative_counts') or 1) > 1:
+        from mmengine.logging import print_log
+        print_log(
+            f"scratchify: optim_wrapper.accumulative_counts="
+            f"{out.optim_wrapper['accumulative_counts']} is kept: the optimizer steps every "
+            f"that many iterations, so the batch the LR and schedule assume is that many "
+            'times the images per iteration; set train_dataloader.batch_size / the GPU '
+            'count so that images per iteration match base_batch_size instead',
+            logger='current', level=30)
     out.optim_wrapper.optimizer = ConfigDict(
         type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4)
     out.optim_wrapper.paramwise_cfg = ConfigDict(norm_decay_mult=0.)
@@ -276,7 +369,7 @@ def scratchify(cfg: Config,
         imports['imports'] = list(imports.get('imports', [])) + ['mmscratch']
     out.custom_imports = imports
     custom_hooks = list(out.get('custom_hooks') or [])
-    present = {_type_name(h) for h in custom_hooks if isinstance(h, dict)}
+    present = {type_name(h) for h in custom_hooks if isinstance(h, dict)}
     custom_hooks += [ConfigDict(copy.deepcopy(h)) for h in SCRATCH_CUSTOM_HOOKS
                      if h['type'] not in present]
     out.custom_hooks = custom_hooks

@@ -14,29 +14,29 @@ Images are decoded twice: with Pillow, which notices truncated files, and
 with the decoder training uses (``mmcv.imfrombytes``, OpenCV, which applies
 EXIF orientation), whose size must match the JSON ``width``/``height``.
 
-Exit codes of :func:`main`: 0 no errors (warnings allowed unless
+Exit codes of ``tools/check_dataset.py``: 0 no errors (warnings allowed unless
 ``--strict``), 1 problems found, 2 the annotation file itself is unusable.
 """
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import math
-import os
 import os.path as osp
-import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from numbers import Real
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ..utils.progress import track
+from .coco_json import read_coco_json
+
 ERROR, WARNING = 'error', 'warning'
 
 #: kind -> (severity, what it means)
 KINDS: Dict[str, Tuple[str, str]] = {
     'json_invalid': (ERROR, 'annotation file unreadable or not COCO-shaped'),
+    'image_dir_missing': (ERROR, 'the image folder does not exist'),
     'missing_field': (ERROR, 'required field missing or of the wrong type'),
     'duplicate_image_id': (ERROR, 'two images share an id'),
     'duplicate_annotation_id': (ERROR, 'two annotations share an id'),
@@ -109,7 +109,7 @@ class DatasetReport:
         return [p for p in self.problems if p.kind == kind]
 
     def exit_code(self, strict: bool = False) -> int:
-        if self.of_kind('json_invalid'):
+        if self.of_kind('json_invalid') or self.of_kind('image_dir_missing'):
             return 2
         return 1 if self.errors or (strict and self.warnings) else 0
 
@@ -282,7 +282,8 @@ def _check_rle(report, rle, image_id, ann_id, size) -> None:
 
 # --------------------------------------------------------------------- check
 def check_coco_dataset(ann_file: str, img_dir: str, check_images: bool = True,
-                       workers: int = 0, tolerance: float = 1.0) -> DatasetReport:
+                       workers: int = 0, tolerance: float = 1.0,
+                       progress: bool = False) -> DatasetReport:
     """Check ``ann_file`` (COCO JSON) against the images in ``img_dir``.
 
     Args:
@@ -291,20 +292,26 @@ def check_coco_dataset(ann_file: str, img_dir: str, check_images: bool = True,
         check_images: open and decode every image (the slow part).
         workers: processes for decoding images (0: in this process).
         tolerance: pixels a box or polygon may reach outside the image.
+        progress: draw a progress bar while decoding images.
+
+    An unusable annotation file or a missing image folder is one problem
+    (``json_invalid`` / ``image_dir_missing``), not one per image.
     """
     report = DatasetReport(str(ann_file), str(img_dir))
     try:
-        with open(ann_file) as f:
-            data = json.load(f)
+        data = read_coco_json(ann_file, check_records=False)
     except (OSError, ValueError) as exc:
-        report.add('json_invalid', f'cannot read {ann_file}: {exc}')
-        return report
-    if not isinstance(data, dict) or not all(
-            isinstance(data.get(k), list) for k in ('images', 'annotations', 'categories')):
-        report.add('json_invalid', 'top level must be an object with lists "images", '
-                   '"annotations" and "categories"')
+        report.add('json_invalid', str(exc))
         return report
     images, anns, cats = data['images'], data['annotations'], data['categories']
+    if check_images and not osp.isdir(img_dir):
+        names = [img['file_name'] for img in images[:3]
+                 if isinstance(img, dict) and isinstance(img.get('file_name'), str)]
+        report.add('image_dir_missing',
+                   f'image folder not found: {img_dir}: the {len(images):,} images of '
+                   f'{ann_file} (e.g. {", ".join(names) or "none"}) would be read from it; '
+                   "pass the folder their file_name is relative to, or --skip-images")
+        check_images = False
     report.num_images, report.num_annotations, report.num_categories = \
         len(images), len(anns), len(cats)
 
@@ -351,9 +358,11 @@ def check_coco_dataset(ann_file: str, img_dir: str, check_images: bool = True,
     if to_decode:
         if workers > 0:
             with ProcessPoolExecutor(workers) as pool:
-                results = list(pool.map(_check_image_entry, to_decode, chunksize=16))
+                results = list(track(pool.map(_check_image_entry, to_decode, chunksize=16),
+                                     len(to_decode), progress, 'decoding images'))
         else:
-            results = [_check_image_entry(item) for item in to_decode]
+            results = [_check_image_entry(item)
+                       for item in track(to_decode, enabled=progress, title='decoding images')]
         for image_id, kind, message, shape in results:
             if kind is not None:
                 report.add(kind, message, image_id)
@@ -402,51 +411,3 @@ def check_coco_dataset(ann_file: str, img_dir: str, check_images: bool = True,
         if image_id not in annotated:
             report.add('image_without_annotations', 'no annotation', image_id)
     return report
-
-
-# ----------------------------------------------------------------------- CLI
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description='Check a COCO-format dataset (annotations and image files) '
-        'and list every problem with its image/annotation id.')
-    parser.add_argument('ann_file', help='annotation JSON, e.g. annotations/instances_train.json')
-    parser.add_argument('img_dir', help='folder the images\' file_name are relative to')
-    parser.add_argument('--skip-images', action='store_true',
-                        help='check the JSON only, do not open the images')
-    parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1),
-                        help='processes decoding images (0: none)')
-    parser.add_argument('--tolerance', type=float, default=1.0,
-                        help='pixels a box/polygon may reach outside its image')
-    parser.add_argument('--strict', action='store_true', help='warnings fail too (exit 1)')
-    parser.add_argument('--max-print', type=int, default=None,
-                        help='print at most this many problems (default: all)')
-    parser.add_argument('--json', dest='json_out', help='also write the report as JSON here')
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    report = check_coco_dataset(args.ann_file, args.img_dir,
-                                check_images=not args.skip_images,
-                                workers=max(0, args.workers), tolerance=args.tolerance)
-    shown = report.problems if args.max_print is None else report.problems[:args.max_print]
-    for problem in shown:
-        print(problem)
-    if len(shown) < len(report.problems):
-        print(f'... {len(report.problems) - len(shown)} more (see --json or --max-print)')
-    if report.problems:
-        print()
-    print(report.summary_table())
-    if args.json_out:
-        with open(args.json_out, 'w') as f:
-            json.dump(report.to_dict(), f, indent=1)
-    code = report.exit_code(strict=args.strict)
-    if code == 0:
-        print('OK: no errors' + ('' if report.warnings else ' or warnings'))
-    else:
-        print(f'FAILED (exit code {code})')
-    return code
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -34,6 +34,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from .coco_json import read_coco_json
+
 __all__ = [
     'subset_order', 'make_subset', 'subset_stats', 'format_stats',
     'load_annotations', 'write_annotations', 'size_tag', 'parse_size'
@@ -63,12 +65,8 @@ def parse_size(text: str) -> int:
 
 
 def load_annotations(path: str) -> dict:
-    with open(path, encoding='utf-8') as f:
-        coco = json.load(f)
-    for key in ('images', 'annotations', 'categories'):
-        if not isinstance(coco.get(key), list):
-            raise ValueError(f'{path}: not a COCO annotation file (no {key!r} list)')
-    return coco
+    """A COCO annotation file, checked (:func:`~.coco_json.read_coco_json`)."""
+    return read_coco_json(path)
 
 
 def write_annotations(path: str, coco: dict) -> None:

@@ -196,7 +196,7 @@ def test_cli_writes_markdown_and_csv(tmp_path, capsys):
     assert table.read_text().splitlines()[0].startswith('work_dir,config_name')
     empty = tmp_path / 'empty'
     empty.mkdir()
-    with pytest.raises(SystemExit, match='no run found'):
+    with pytest.raises(ValueError, match='no run found'):
         compare_tool.main([str(empty)])
 
 

@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from mmscratch.analysis import lever_check
 from mmscratch.analysis.lever_check import plan_runs, shorten_options, summarize
-from mmscratch.apis.config_loading import load_config
+from mmscratch.utils.config_loading import load_config
 from tests.test_integration.demo_run import DEMO_CONFIG, tiny_demo_options
 
 REPO = Path(__file__).resolve().parents[2]

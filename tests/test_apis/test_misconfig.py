@@ -1,6 +1,8 @@
 """Misconfigurations end in one clear ``error: ...`` line, not a stack trace
 from deep inside a dataset or model constructor; ``--resume`` never silently
 starts over."""
+import contextlib
+import io
 import logging
 import runpy
 import sys
@@ -11,8 +13,8 @@ from mmengine.config import Config
 
 import mmscratch  # noqa: F401
 from mmscratch.apis import train as train_api
-from mmscratch.apis.config_loading import (ConfigError, check_train_config,
-                                           linear_rule_warning, load_config)
+from mmscratch.apis.config_loading import check_train_config, linear_rule_warning
+from mmscratch.utils.config_loading import ConfigError, load_config
 from mmscratch.apis.train import NothingToResume, apply_resume
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,10 +29,15 @@ def _data_options(root):
 
 
 def _cli(monkeypatch, *argv):
-    """Run tools/train.py in this process; returns what it exits with."""
+    """Run tools/train.py in this process; returns its ``error:`` line if it
+    failed with exit status 1 (the only line on stderr), else its exit code."""
     monkeypatch.setattr(sys, 'argv', ['tools/train.py', *map(str, argv)])
-    with pytest.raises(SystemExit) as exit_info:
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / 'tools' / 'train.py'), run_name='__main__')
+    errors = [line for line in stderr.getvalue().splitlines() if line.startswith('error:')]
+    if exit_info.value.code == 1 and len(errors) == 1:
+        return errors[0]
     return exit_info.value.code
 
 

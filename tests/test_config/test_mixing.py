@@ -168,8 +168,10 @@ def test_gives_our_seed(way, mixed, ours):
 @pytest.mark.parametrize('norm', ['gn', 'syncbn'])
 def test_text_and_pure_python_recipes_agree(norm):
     text = load_config(f'mmscratch::_base_/recipes/{norm}.py').scratch_recipe.to_dict()
-    for key in ('train_cfg', 'optim_wrapper'):  # the text form merges, the other assigns
-        assert text[key].pop('_delete_') is True
+    # the text form merges into your config, the other assigns / updates
+    assert text['train_cfg'].pop('_delete_') is True
+    assert text['optim_wrapper']['optimizer'].pop('_delete_') is True
+    assert 'type' not in text['optim_wrapper']  # your wrapper (e.g. AMP) stays
     text.pop('custom_imports')  # pure-Python configs import classes instead
     pure = Config.fromfile(
         str(REPO / 'mmscratch' / 'configs' / 'recipes' / f'{norm}.py')).scratch_recipe

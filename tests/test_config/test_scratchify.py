@@ -175,8 +175,10 @@ def test_keeps_mixed_precision(mask_rcnn):
                                    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.99)),
                                    clip_grad=dict(max_norm=1))
     out = scratchify(cfg)
+    # the wrapper is the user's (mixed precision, gradient clipping), the
+    # optimizer and its per-parameter rules the recipe's
     assert out.optim_wrapper == dict(
-        type='AmpOptimWrapper', loss_scale='dynamic',
+        type='AmpOptimWrapper', loss_scale='dynamic', clip_grad=dict(max_norm=1),
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0.))
 

@@ -14,10 +14,11 @@ import sys
 import cv2
 import pytest
 
-from mmscratch.datasets.check import KINDS, check_coco_dataset, main
+from mmscratch.datasets.check import KINDS, check_coco_dataset
 from mmscratch.datasets.shapes import generate_shapes_dataset
 
 REPO_TOOL = 'tools/check_dataset.py'
+main = runpy.run_path(REPO_TOOL)['main']  # the tool's own main (argparse lives in tools/)
 
 
 @pytest.fixture(scope='module')
@@ -131,7 +132,8 @@ def test_every_planted_problem_is_reported_at_its_id(pristine, tmp_path, workers
     # nothing reported that was not planted (the damage is all there is)
     assert sorted(found - set(expected), key=str) == []
     planted_kinds = {k for k, _, _ in expected}
-    assert planted_kinds == set(KINDS) - {'json_invalid', 'bbox_tiny', 'bad_image_size'}
+    assert planted_kinds == set(KINDS) - {'json_invalid', 'image_dir_missing', 'bbox_tiny',
+                                          'bad_image_size'}
     assert report.exit_code() == 1
 
 
@@ -169,3 +171,12 @@ def test_unusable_annotation_file_exits_2(tmp_path):
     (tmp_path / 'b.json').write_text('{"images": []}')
     assert main([str(tmp_path / 'b.json'), str(tmp_path)]) == 2
     assert main([str(tmp_path / 'missing.json'), str(tmp_path)]) == 2
+
+
+def test_a_missing_image_folder_is_one_line_not_one_per_image(pristine, tmp_path, capsys):
+    ann = pristine / 'annotations' / 'instances_train.json'
+    assert main([str(ann), str(tmp_path / 'no_such_dir'), '--workers', '0']) == 2
+    out, err = capsys.readouterr()
+    assert err.count('\n') == 1 and err.startswith('error: image folder not found')
+    assert 'the 24 images of' in err and '.png' in err
+    assert 'image_missing' not in out

@@ -50,10 +50,10 @@ scratch_recipe = dict(
         base_batch_size=16,
         val_interval=30000),
     param_scheduler=[dict(type='ScratchScheduleLR')],
+    # the optimizer and its per-parameter rules; the wrapper stays your config's
+    # (AmpOptimWrapper keeps mixed precision, clip_grad and accumulative_counts stay)
     optim_wrapper=dict(
-        _delete_=True,
-        type='OptimWrapper',
-        optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+        optimizer=dict(_delete_=True, type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0.)),
     auto_scale_lr=dict(enable=True, base_batch_size=16),
     # iteration-based logging and crash-safe checkpoints

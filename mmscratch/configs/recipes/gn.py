@@ -16,7 +16,7 @@
 #           mask_head=scratch_recipe.mask_head))        # Faster R-CNN: no mask_head
 #   train_cfg = scratch_recipe.train_cfg                # 6x; .schedule.multiple = 3 for 3x
 #   param_scheduler = scratch_recipe.param_scheduler
-#   optim_wrapper = scratch_recipe.optim_wrapper
+#   optim_wrapper.update(scratch_recipe.optim_wrapper)  # keeps your wrapper type (AMP)
 #   auto_scale_lr = scratch_recipe.auto_scale_lr
 #   default_hooks.update(scratch_recipe.default_hooks)
 #   log_processor.update(scratch_recipe.log_processor)
@@ -64,8 +64,9 @@ scratch_recipe = dict(
         base_batch_size=16,
         val_interval=30000),
     param_scheduler=[dict(type=ScratchScheduleLR)],
+    # the optimizer and its per-parameter rules: optim_wrapper.update(...) keeps
+    # your wrapper (AmpOptimWrapper, clip_grad, accumulative_counts)
     optim_wrapper=dict(
-        type='OptimWrapper',
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0.)),
     auto_scale_lr=dict(enable=True, base_batch_size=16),

@@ -1,6 +1,7 @@
 """MMEngine hooks of mmscratch, one per file (registered in mmdet's HOOKS)."""
 from .bad_image_hook import BadImageHook
 from .channels_last_hook import ChannelsLastHook
+from .checkpoint_match_hook import CheckpointMatchHook, CheckpointMismatch
 from .convergence_curve_hook import ConvergenceCurveHook
 from .data_seen_hook import DataSeenHook
 from .divergence_recovery_hook import DivergenceError, DivergenceRecoveryHook
@@ -12,7 +13,7 @@ from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
 __all__ = [
-    'BadImageHook', 'ChannelsLastHook', 'ConvergenceCurveHook', 'DataSeenHook',
+    'BadImageHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CheckpointMismatch', 'ConvergenceCurveHook', 'DataSeenHook',
     'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'PlainDataCheckpointHook',
     'RunInfoHook', 'SafeCheckpointHook',
     'ScratchGuardError', 'ScratchGuardHook', 'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'

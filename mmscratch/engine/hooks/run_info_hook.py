@@ -1,9 +1,13 @@
 """``RunInfoHook``: what a run is, as data, for the tools that read work dirs.
 
 When it runs: ``before_train``, once (main process), after the loop resolved
-the schedule.
+the schedule; and ``before_save_checkpoint``.
 
-What it changes: nothing in training. It writes ``WORK_DIR/run_info.json``
+What it changes: nothing in training. Each checkpoint's ``meta`` gets
+``mmscratch_recipe``: the config's name and file, and the ``scratchify``
+arguments when the model was built by ``--scratchify`` -- so that
+``tools/test.py`` rebuilds the same model from the original config. It
+writes ``WORK_DIR/run_info.json``
 (atomically): the config name, whether the run is from scratch or starts
 from trained weights (and from which), the norm layers per part of the
 model, the resolved schedule (label such as ``6x``, iterations, LR steps,
@@ -25,6 +29,7 @@ from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
 from ...utils.atomic_io import atomic_write_text
+from ...config.scratchify import APPLIED_KEY
 from ...utils import run_files
 from ...utils.config_facts import pretrained_sources
 from ...version import __version__
@@ -32,6 +37,17 @@ from ..runner.scratch_loop import images_per_device
 from .scratch_guard_hook import norm_summary
 
 RUN_INFO_FILE = run_files.RUN_INFO_FILE
+#: Key of a checkpoint's ``meta`` saying how its model was built.
+RECIPE_KEY = 'mmscratch_recipe'
+
+
+def recipe_record(cfg) -> dict:
+    """How the run's model was built: config name/file, ``scratchify`` arguments."""
+    filename = getattr(cfg, 'filename', None)
+    applied = cfg.get(APPLIED_KEY)
+    return dict(config_name=osp.splitext(osp.basename(filename))[0] if filename else None,
+                config_file=filename,
+                scratchified=applied.to_dict() if hasattr(applied, 'to_dict') else applied)
 
 
 def schedule_label(cfg, total_iters: int) -> str:
@@ -56,6 +72,9 @@ class RunInfoHook(Hook):
     """Write ``run_info.json`` at the start of training (see the module docstring)."""
 
     priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[RECIPE_KEY] = recipe_record(runner.cfg)
 
     def before_train(self, runner) -> None:
         if not is_main_process():

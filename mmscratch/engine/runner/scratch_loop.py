@@ -21,7 +21,8 @@ from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 from mmdet.registry import LOOPS
 
-from ..schedule import PAPER_BATCH_SIZE, paper_schedule, scale_schedule
+from ...utils.config_facts import type_name
+from ..schedule import PAPER_BATCH_SIZE, ScratchSchedule, paper_schedule, scale_schedule
 
 SCHEDULER_TYPES = ('ScratchScheduleLR', 'ScratchScheduleParamScheduler')
 
@@ -36,6 +37,38 @@ def images_per_device(dataloader: DataLoader) -> int:
     raise ValueError('cannot tell the per-GPU batch size of the train dataloader')
 
 
+@dataclasses.dataclass(frozen=True)
+class ResolvedLoop:
+    """What ``ScratchIterBasedTrainLoop`` trains for one total batch."""
+
+    base: ScratchSchedule  # the schedule as written, at base_batch_size
+    schedule: ScratchSchedule  # at the real batch
+    val_interval: int
+    val_begin: int
+
+    @property
+    def ratio(self) -> float:
+        """Iterations as written per iteration trained (real batch / base batch)."""
+        return self.base.total_iters / self.schedule.total_iters
+
+
+def resolve_loop(schedule: dict, base_batch_size: int, real_batch_size: int,
+                 scale_with_batch: bool = True, val_begin: int = 1,
+                 val_interval: int = 1000) -> ResolvedLoop:
+    """The paper's schedule for ``real_batch_size`` images per iteration.
+
+    The one place the loop's numbers come from; ``tools/train.py --dry-run``
+    prints the same.
+    """
+    base = paper_schedule(**dict(schedule), batch_size=base_batch_size)
+    resolved = scale_schedule(base, real_batch_size) if scale_with_batch else base
+    ratio = base.total_iters / resolved.total_iters
+    return ResolvedLoop(
+        base=base, schedule=resolved,
+        val_interval=max(1, int(round(val_interval / ratio))),
+        val_begin=max(1, int(round(val_begin / ratio))) if val_begin > 1 else val_begin)
+
+
 def _iter_scheduler_cfgs(param_schedulers):
     if isinstance(param_schedulers, dict):
         if 'type' in param_schedulers:
@@ -46,11 +79,6 @@ def _iter_scheduler_cfgs(param_schedulers):
     elif isinstance(param_schedulers, (list, tuple)):
         for item in param_schedulers:
             yield from _iter_scheduler_cfgs(item)
-
-
-def _type_name(obj_type) -> str:
-    """Registry name of a config's ``type``: a string, or a class in pure-Python configs."""
-    return obj_type if isinstance(obj_type, str) else getattr(obj_type, '__name__', '')
 
 
 @LOOPS.register_module()
@@ -93,12 +121,13 @@ class ScratchIterBasedTrainLoop(IterBasedTrainLoop):
                          val_begin=val_begin, val_interval=val_interval,
                          dynamic_intervals=dynamic_intervals)
         self.real_batch_size = images_per_device(self.dataloader) * get_world_size()
-        resolved = scale_schedule(base, self.real_batch_size) if scale_with_batch else base
-        ratio = base.total_iters / resolved.total_iters
+        loop = resolve_loop(schedule, base_batch_size, self.real_batch_size, scale_with_batch,
+                            val_begin, val_interval)
+        resolved, ratio = loop.schedule, loop.ratio
         self.schedule = resolved
         self._max_iters = resolved.total_iters
-        self.val_interval = max(1, int(round(val_interval / ratio)))
-        self.val_begin = max(1, int(round(val_begin / ratio))) if val_begin > 1 else val_begin
+        self.val_interval = loop.val_interval
+        self.val_begin = loop.val_begin
         # calc_dynamic_intervals ran in super() with the unscaled interval.
         if not dynamic_intervals:
             self.dynamic_milestones, self.dynamic_intervals = [0], [self.val_interval]
@@ -112,7 +141,7 @@ class ScratchIterBasedTrainLoop(IterBasedTrainLoop):
     def _inject_schedule(self, runner) -> None:
         filled = 0
         for cfg in _iter_scheduler_cfgs(runner.param_schedulers):
-            if _type_name(cfg.get('type')) in SCHEDULER_TYPES:
+            if type_name(cfg.get('type')) in SCHEDULER_TYPES:
                 cfg['schedule'] = dataclasses.asdict(self.schedule)
                 cfg.setdefault('end', self.schedule.total_iters)
                 filled += 1

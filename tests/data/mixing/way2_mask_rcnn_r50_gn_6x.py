@@ -18,7 +18,7 @@ model.update(
         mask_head=scratch_recipe.mask_head))
 train_cfg = scratch_recipe.train_cfg
 param_scheduler = scratch_recipe.param_scheduler
-optim_wrapper = scratch_recipe.optim_wrapper
+optim_wrapper.update(scratch_recipe.optim_wrapper)
 auto_scale_lr = scratch_recipe.auto_scale_lr
 default_hooks.update(scratch_recipe.default_hooks)
 log_processor.update(scratch_recipe.log_processor)
