@@ -13,6 +13,7 @@ import sys
 import time
 
 from mmscratch.apis.cli import ToolParser, run_cli
+from mmscratch.utils.progress import wants_progress
 from mmscratch.datasets.shapes import (dataset_is_complete,
                                        generate_shapes_dataset,
                                        read_dataset_params,
@@ -37,6 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='most shapes per image')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if the dataset is complete')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
 
@@ -65,7 +67,8 @@ def main(argv=None) -> int:
         return 0
 
     start = time.perf_counter()
-    summary = generate_shapes_dataset(args.out, **requested)
+    summary = generate_shapes_dataset(args.out, **requested,
+                                      progress=wants_progress(args.quiet))
     elapsed = time.perf_counter() - start
     print(f'Generated shapes dataset at {summary["out_dir"]} '
           f'in {elapsed:.1f}s')

@@ -13,7 +13,7 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PYTHON=${PYTHON:-python}
+. "$HERE/find_python.sh"
 # shellcheck disable=SC2086
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \

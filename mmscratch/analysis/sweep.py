@@ -46,6 +46,7 @@ from ..datasets.coco_json import read_coco_json
 from ..datasets.subsets import (load_annotations, make_subset, size_tag, subset_order,
                                 write_annotations)
 from ..utils.config_loading import resolve_config_path
+from ..utils.progress import track, wants_progress
 from ..utils.run_files import read_curve_meta
 from .compare import RunResult, load_run
 from .curves import read_curve
@@ -189,7 +190,10 @@ def run_sweep(config_scratch: str, config_pretrained: str, ann_file: str,
             log('python tools/train.py ' + ' '.join(_quote(a) for a in run.train_argv()))
         return SweepResult(runs, {}, [])
     make_subsets(ann_file, sizes, work_root, seed=seed, keep_empty=keep_empty)
-    for run in runs:
+    # a bar with the ETA over the runs, when on a terminal and training in other
+    # processes (in this process, the runs' own logs would break its line)
+    for run in track(runs, enabled=wants_progress() and not in_process,
+                     title=f'{len(runs)} sweep runs'):
         if run_is_complete(run.work_dir):
             log(f'[{run.tag} {run.arm}] complete, not trained again: {run.work_dir}')
             continue

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 from .cli import ToolParser
 from ..analysis.curves import PLOT_FILE, read_curve
 from ..datasets.shapes import dataset_is_complete, generate_shapes_dataset
+from ..utils.progress import wants_progress
 from . import train as train_api
 
 DEMO_CONFIG = 'configs/demo/mask_rcnn_gn_shapes.py'
@@ -54,7 +55,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     t0 = time.time()
     if not dataset_is_complete(args.data_root):
         print(f'Generating the shapes dataset in {args.data_root} (seed {args.seed})')
-        generate_shapes_dataset(args.data_root, seed=args.seed)
+        generate_shapes_dataset(args.data_root, seed=args.seed, progress=wants_progress())
     train_argv = [
         args.config, '--work-dir', args.work_dir, '--cfg-options',
         *data_root_options(args.data_root),

@@ -133,10 +133,10 @@ def build_train_config(args: argparse.Namespace) -> Config:
         if optim_type not in ('OptimWrapper', 'BF16OptimWrapper'):
             raise ValueError(f'--bf16 needs an OptimWrapper, config has {optim_type}')
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
-    if args.channels_last and not config_trains_channels_last(cfg):
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
     ensure_hooks(cfg, TRAIN_HOOKS, dict(CheckpointMatchHook=dict(
         allow_partial=True) if getattr(args, 'allow_partial_load', False) else {}))
+    if args.channels_last and not config_trains_channels_last(cfg):
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':

@@ -139,7 +139,7 @@ def check_inputs(args) -> None:
     for path, options in configs:
         cfg = load_bench_config(path, options or None)
         if args.input == 'real' or (args.data_only and args.input == 'real'):
-            problems = find_missing_dataset_files(cfg)
+            problems = find_missing_dataset_files(cfg, ('train_dataloader',), evaluator=False)
             if problems:
                 raise ValueError(f'{path}: --input real needs its data: ' + '; '.join(problems))
 

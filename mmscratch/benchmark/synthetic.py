@@ -25,6 +25,8 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..utils.progress import track
+
 #: COCO's training size (MMDetection's ``Resize(scale=(1333, 800))``), W x H.
 COCO_IMAGE_SIZE = (1333, 800)
 #: COCO train2017 has ~7.3 instances per image.
@@ -161,7 +163,7 @@ def generate_coco_images(out_dir: str, num_images: int = 16,
     width, height = image_size
     rng = np.random.default_rng(seed)
     images, annotations = [], []
-    for i in range(num_images):
+    for i in track(range(num_images), title=f'generating {num_images} benchmark images'):
         polygons = random_polygons(rng, width, height, num_instances)
         img = random_image(rng, width, height, polygons)
         name = f'{i:06d}.jpg'

@@ -26,10 +26,11 @@ def _is_remote(path: str) -> bool:
     return '://' in path
 
 
-def find_missing_dataset_files(cfg) -> list:
-    """Problems with the annotation files of the train/val datasets and evaluator."""
+def find_missing_dataset_files(cfg, dataloaders=_DATALOADERS, evaluator: bool = True) -> list:
+    """Problems with the annotation files of the train/val datasets and evaluator
+    (``dataloaders`` / ``evaluator`` narrow it, e.g. to what training alone reads)."""
     problems = []
-    for key in _DATALOADERS:
+    for key in dataloaders:
         loader = cfg.get(key)
         if not isinstance(loader, dict):
             continue
@@ -48,7 +49,7 @@ def find_missing_dataset_files(cfg) -> list:
             if not osp.isfile(path):
                 problems.append(f'{where}: annotation file not found: {path} (data_root='
                                 f'{data_root!r}, ann_file={ann_file!r})')
-    evaluators = cfg.get('val_evaluator')
+    evaluators = cfg.get('val_evaluator') if evaluator else None
     for i, evaluator in enumerate(evaluators if isinstance(evaluators, list) else [evaluators]):
         ann_file = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
         if isinstance(ann_file, str) and ann_file and not _is_remote(ann_file) \

@@ -40,6 +40,8 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
+from ..utils.progress import track
+
 __all__ = [
     'SHAPE_CLASSES', 'SPLITS', 'ShapeInstance', 'generate_shapes_dataset',
     'dataset_is_complete', 'read_dataset_params', 'render_sample',
@@ -424,7 +426,7 @@ def _remove_stale_images(split_dir: Path, num_images: int) -> None:
 
 
 def _write_split_images(out_dir: Path, split: str, num_images: int,
-                        params: dict) -> dict:
+                        params: dict, progress: bool = False) -> dict:
     """Render and write the images of ``split``; return its COCO dict.
 
     The annotation JSON itself is not written here: the caller writes all
@@ -437,7 +439,8 @@ def _write_split_images(out_dir: Path, split: str, num_images: int,
     image_size = params['image_size']
 
     images, annotations = [], []
-    for index in range(num_images):
+    for index in track(range(num_images), enabled=progress,
+                       title=f'rendering {num_images} {split} images'):
         rng = make_image_rng(params['seed'], split, index)
         image, instances = render_sample(rng, image_size,
                                          params['min_instances'],
@@ -521,7 +524,8 @@ def generate_shapes_dataset(out_dir,
                             image_size: int = 128,
                             seed: int = 0,
                             min_instances: int = 1,
-                            max_instances: int = 6) -> dict:
+                            max_instances: int = 6,
+                            progress: bool = False) -> dict:
     """Generate the shapes dataset under ``out_dir`` (see module docstring).
 
     Any annotation JSON already in ``out_dir`` is deleted first and the new
@@ -537,6 +541,7 @@ def generate_shapes_dataset(out_dir,
             byte-identical files.
         min_instances: Fewest shapes per image (>= 1).
         max_instances: Most shapes per image (>= min_instances).
+        progress: draw a progress bar per split (tools: when on a terminal).
 
     Returns:
         Summary dict: ``out_dir``, ``classes``, ``params`` and ``splits``,
@@ -557,7 +562,7 @@ def generate_shapes_dataset(out_dir,
 
     split_sizes = {'train': num_train, 'val': num_val}
     coco_by_split = {
-        split: _write_split_images(out_dir, split, split_sizes[split], params)
+        split: _write_split_images(out_dir, split, split_sizes[split], params, progress)
         for split in SPLITS
     }
     for split, coco in coco_by_split.items():

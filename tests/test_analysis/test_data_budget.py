@@ -131,6 +131,6 @@ def test_cli_on_the_demo_config(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data['scratch']['images'] == 2000 * 4  # the demo's base batch of 4
     assert data['datasets']['target']['pixels_per_image'] == 128 * 128
-    with pytest.raises(SystemExit, match='annotations not found'):
+    with pytest.raises(ValueError, match='annotation file not found: .*missing.json'):
         budget_tool.main([str(REPO / 'configs' / 'demo' / 'mask_rcnn_gn_shapes.py'),
                           '--ann-file', str(tmp_path / 'missing.json')])

@@ -85,7 +85,7 @@ def test_cli_labels_from_config_names_and_disambiguates_duplicates(tmp_path, cap
 
 
 def test_cli_fails_cleanly_without_a_curve(tmp_path):
-    with pytest.raises(SystemExit, match='no convergence curve'):
+    with pytest.raises(ValueError, match='no convergence curve'):
         plot_tool.main([str(tmp_path), '--out', str(tmp_path / 'f.png')])
 
 

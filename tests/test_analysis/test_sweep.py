@@ -41,11 +41,20 @@ def test_plan_sets_the_subset_and_keeps_arm_options_last(tmp_path):
 
 def test_dry_run_prints_commands_and_writes_nothing(tmp_path):
     lines = []
-    result = run_sweep(DEMO, DEMO, 'missing.json', [8, 16], str(tmp_path / 'root'),
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(dict(images=[], annotations=[], categories=[])))
+    result = run_sweep(DEMO, DEMO, str(ann), [8, 16], str(tmp_path / 'root'),
                        dry_run=True, log=lines.append)
     assert len(result.runs) == 4 and result.files == []
     assert sum(line.startswith('python tools/train.py') for line in lines) == 4
     assert not (tmp_path / 'root').exists()
+    # what a run would need is checked in a dry run too
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        run_sweep(DEMO, DEMO, str(tmp_path / 'missing.json'), [8], str(tmp_path / 'root'),
+                  dry_run=True, log=lines.append)
+    with pytest.raises(FileNotFoundError, match='no_such_config'):
+        run_sweep('no_such_config.py', DEMO, str(ann), [8], str(tmp_path / 'root'),
+                  dry_run=True, log=lines.append)
 
 
 def test_run_is_complete_only_at_the_last_iteration(tmp_path):

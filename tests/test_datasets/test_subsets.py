@@ -121,10 +121,10 @@ def test_cli_writes_valid_nested_files_and_prints_counts(shapes_ann, tmp_path, c
 
 
 def test_cli_refuses_ambiguous_output_and_oversized_subsets(shapes_ann, tmp_path):
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match='need {size} in --out'):
         subset_tool.main([str(shapes_ann), '--images', '5', '10',
                           '--out', str(tmp_path / 'x.json')])
-    with pytest.raises(SystemExit, match='asked for 1000 images'):
+    with pytest.raises(ValueError, match='asked for 1000 images'):
         subset_tool.main([str(shapes_ann), '--images', '1k', '--out', str(tmp_path / 'x.json')])
 
 
