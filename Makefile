@@ -9,7 +9,11 @@ PIP := $(PY) -m pip install -q -c requirements/constraints.txt
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test install clean-venv
+CONFIG ?=
+GPUS ?= 1
+ARGS ?=
+
+.PHONY: demo test install train clean-venv
 
 install: $(STAMP)
 
@@ -34,6 +38,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+# Train with the project's interpreter, without activating .venv:
+#   make train CONFIG=configs/scratch/mask_rcnn_r50_gn_6x.py GPUS=8 ARGS="--resume"
+# (tools/dist_train.sh finds .venv by itself too; ARGS go to tools/train.py)
+train: $(STAMP)
+	@test -n "$(CONFIG)" || { echo "error: make train needs CONFIG=path/to/config.py"; exit 2; }
+	PYTHON=$(abspath $(PY)) tools/dist_train.sh $(CONFIG) $(GPUS) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

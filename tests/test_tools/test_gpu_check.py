@@ -40,3 +40,4 @@ def test_unknown_check_and_missing_setup_are_errors(tmp_path):
     if not (REPO / '.gpu' / 'setup_device.sh').exists():
         proc = _run(tmp_path, 'data', smoke=False)
         assert proc.returncode == 2 and 'setup_device.sh not found' in proc.stderr
+
