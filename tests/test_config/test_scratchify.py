@@ -133,6 +133,23 @@ def test_the_result_builds_with_the_norm_everywhere_but_the_rpn(mask_rcnn):
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_registry_scoped_type_names_are_accepted(mask_rcnn):
+    """``'mmdet.ResNet'`` is MMDetection's ResNet: scratchified and built like ``'ResNet'``."""
+    scoped = copy.deepcopy(mask_rcnn)
+    scoped.model.backbone.type = 'mmdet.ResNet'
+    scoped.model.neck.type = 'mmdet.FPN'
+    scoped.model.roi_head.bbox_head.type = 'mmdet.Shared2FCBBoxHead'
+    scoped.model.roi_head.mask_head.type = 'mmdet.FCNMaskHead'
+    cfg = scratchify(scoped, 'GN')
+    plain = scratchify(mask_rcnn, 'GN')
+    assert cfg.model.backbone.norm_cfg == GN32 == plain.model.backbone.norm_cfg
+    assert cfg.model.roi_head.bbox_head.type == 'Shared4Conv1FCBBoxHead'
+    assert cfg.model.roi_head.mask_head.norm_cfg == GN32
+    layers = dict(norm_layers(build_model(cfg.model)))
+    assert layers and all(isinstance(m, nn.GroupNorm) for m in layers.values())
+    assert set(layers) == set(dict(norm_layers(build_model(plain.model))))
+
+
 def test_idempotent(mask_rcnn):
     once = scratchify(mask_rcnn, 'GN', '6x')
     twice = scratchify(once, 'GN', '6x')
