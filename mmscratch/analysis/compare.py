@@ -37,6 +37,7 @@ import re
 from collections import OrderedDict
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
+from ..recipe.schedule import iters_label
 from ..utils.run_files import (CURVE_META_FILE, RUN_INFO_FILE, clean_record,
                                read_curve_meta, read_run_info, read_text_lines, run_name)
 from .curves import CURVE_FILE, read_curve
@@ -208,11 +209,6 @@ def schedule_label(info: dict, key: ConfigKey, max_iters: Optional[int]) -> str:
     if info.get('schedule'):
         return info['schedule']
     return iters_label(max_iters) if max_iters else '?'
-
-
-def iters_label(iters: int) -> str:
-    """'220k it' for round thousands, else '30 it'."""
-    return f'{iters // 1000}k it' if iters >= 1000 and iters % 1000 == 0 else f'{iters} it'
 
 
 def scalar_records(work_dir: str) -> Iterator[dict]:

@@ -30,11 +30,11 @@ from collections import Counter
 from typing import List, Optional, Sequence, Tuple
 
 from ..datasets.coco_json import read_coco_json
-from ..engine.schedule import ITERS_PER_1X, PAPER_BATCH_SIZE, paper_schedule
-from .compare import iters_label
+from ..recipe.schedule import (ITERS_PER_1X, PAPER_BATCH_SIZE, iters_label, paper_schedule,
+                               parse_schedule, schedule_label)
 
 __all__ = ['DatasetStats', 'data_budget', 'config_budget', 'budget_markdown', 'input_pixels',
-           'stats_from_annotations', 'coco_train2017_stats', 'parse_schedule',
+           'stats_from_annotations', 'coco_train2017_stats', 'schedule_extent',
            'config_schedule', 'target_stats', 'imagenet_stats', 'to_json']
 
 #: ImageNet-1k train: images, the "~100 epochs" of a typical pre-training,
@@ -199,19 +199,19 @@ def stats_from_annotations(ann_file: str, pipeline: Sequence[dict],
 
 
 # ---------------------------------------------------------------- schedules
-def parse_schedule(text: str) -> dict:
-    """'6x' -> 6 x 90k iterations; '220k' or '60000' -> iterations; '12e' -> epochs."""
-    text = str(text).strip().lower()
-    match = re.fullmatch(r'(\d+(?:\.\d+)?)(x|k|e)?', text)
-    if not match:
-        raise ValueError(f'schedule {text!r}: use e.g. 6x, 220k, 60000 or 12e')
-    value, unit = float(match.group(1)), match.group(2)
-    if unit == 'x':
-        return dict(iters=int(round(value * ITERS_PER_1X)), label=text)
-    if unit == 'e':
-        return dict(epochs=value, label=text)
-    iters = int(round(value * 1000)) if unit == 'k' else int(value)
-    return dict(iters=iters, label=iters_label(iters))
+def schedule_extent(text: str) -> dict:
+    """A schedule in :func:`mmscratch.recipe.schedule.parse_schedule`'s grammar
+    as what the budget needs: ``iters`` (or ``epochs``) and its table ``label``.
+
+    '6x' -> 6 x 90k iterations; '220k' or '60000' -> iterations; '12e' -> epochs.
+    Any length is accepted (the budget counts images; it trains nothing).
+    """
+    spec = parse_schedule(str(text))
+    if 'epochs' in spec:
+        return dict(epochs=spec['epochs'], label=schedule_label(spec))
+    iters = spec['total_iters'] if 'total_iters' in spec else \
+        int(round(spec['multiple'] * ITERS_PER_1X))
+    return dict(iters=iters, label=schedule_label(spec))
 
 
 def config_schedule(cfg) -> dict:
@@ -365,8 +365,8 @@ def config_budget(cfg, schedule: Optional[str] = None, finetune_schedule: Option
     stats = target_stats(cfg, ann_file, dataset_size)
     own = config_schedule(cfg)
     batch = own['batch']
-    scratch = parse_schedule(schedule) if schedule else own
-    finetune = parse_schedule(finetune_schedule) if finetune_schedule else scratch
+    scratch = schedule_extent(schedule) if schedule else own
+    finetune = schedule_extent(finetune_schedule) if finetune_schedule else scratch
     budget = data_budget(stats, images_of(scratch, batch, stats.images),
                          images_of(finetune, batch, stats.images),
                          pretrain_epochs=pretrain_epochs)

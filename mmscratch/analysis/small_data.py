@@ -24,7 +24,8 @@ in docs/small_data.md):
   540k), rounded to 5k (:func:`interpolated_iters`).
 * **LR drops** follow the paper's rule (x gamma at the last 60k and last 20k
   iterations) for schedules of at least 90k iterations; shorter ones keep
-  the 1x shape, the drops shrunk with the length ((60k, 20k) x total / 90k).
+  the 1x shape, the drops shrunk with the length ((60k, 20k) x total / 90k):
+  :func:`mmscratch.recipe.schedule.paper_drops`.
 * **Evaluation density**: 24 points per schedule (about every 1/20 of it,
   plus each LR drop and a point after it), so the peak before overfitting
   is caught; the reported AP is the best along the curve, as in the paper.
@@ -35,7 +36,7 @@ import dataclasses
 import math
 from typing import Dict, Tuple
 
-from ..engine.schedule import ITERS_PER_1X, PAPER_DROPS_BEFORE_END
+from ..recipe.schedule import ITERS_PER_1X, paper_drops
 
 #: The 35k hyper-parameters, reused for every regime.
 SMALL_DATA_LR = 0.04
@@ -60,13 +61,6 @@ def interpolated_iters(images: int, arm: str, round_to: int = 5_000) -> int:
     return int(round(math.exp(y) / round_to)) * round_to
 
 
-def drops_before_end(total_iters: int) -> Tuple[int, int]:
-    """The paper's drops (last 60k, last 20k), shrunk for schedules under 90k."""
-    if total_iters >= ITERS_PER_1X:
-        return tuple(PAPER_DROPS_BEFORE_END)
-    return tuple(int(round(d * total_iters / ITERS_PER_1X)) for d in PAPER_DROPS_BEFORE_END)
-
-
 @dataclasses.dataclass(frozen=True)
 class Regime:
     """One small-data regime: its subset size and each arm's schedule length.
@@ -87,7 +81,7 @@ class Regime:
     def schedule(self, arm: str) -> dict:
         """``train_cfg.schedule`` of a config of this regime (batch 16)."""
         total = self.iters(arm)
-        return dict(total_iters=total, drops_before_end=drops_before_end(total),
+        return dict(total_iters=total, drops_before_end=paper_drops(total),
                     gamma=SMALL_DATA_GAMMA)
 
 

@@ -165,7 +165,7 @@ def find_unknown_arguments(cfg: Config) -> list:
     """
     from mmdet.registry import HOOKS, LOOPS, PARAM_SCHEDULERS
 
-    from ..engine.schedule import paper_schedule
+    from ..recipe.schedule import paper_schedule
 
     problems = []
     train_cfg = cfg.get('train_cfg')

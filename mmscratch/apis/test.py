@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import load_checkpoint_file, older_checkpoints_readable
-from ..config.scratchify import (APPLIED_KEY, parse_scratchify_flag, scratchify,
+from ..recipe.scratchify import (APPLIED_KEY, parse_scratchify_flag, scratchify,
                                  scratchify_again)
 from ..engine.hooks.checkpoint_match_hook import recorded_scratchify
 from ..engine.hooks.run_info_hook import RECIPE_KEY

@@ -118,7 +118,7 @@ def build_train_config(args: argparse.Namespace) -> Config:
     if scratchify_flag is None:
         cfg = load_config(args.config, args.cfg_options)
     else:
-        from ..config.scratchify import parse_scratchify_flag, scratchify
+        from ..recipe.scratchify import parse_scratchify_flag, scratchify
         cfg = scratchify(load_config(args.config), *parse_scratchify_flag(scratchify_flag))
         if args.cfg_options:
             merge_cfg_options(cfg, args.cfg_options)

@@ -27,13 +27,23 @@ def is_safe_name(name: Any) -> bool:
     return isinstance(name, str) and bool(_NAME.match(name)) and '..' not in name
 
 
+def is_pretrained_init(init_cfg: Any) -> bool:
+    """Whether one ``init_cfg`` entry loads trained weights (MMEngine's
+    ``Pretrained``, by name or scoped name)."""
+    return isinstance(init_cfg, dict) and type_name(init_cfg.get('type')) == 'Pretrained'
+
+
+def pretrained_init_entries(init_cfg: Any) -> List[dict]:
+    """The ``Pretrained`` entries of a module's ``init_cfg`` (a dict or a list)."""
+    items = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return [item for item in items if is_pretrained_init(item)]
+
+
 def _pretrained_inits(node: Any, where: str) -> List[str]:
     found = []
     if isinstance(node, dict):
-        init = node.get('init_cfg')
-        for item in init if isinstance(init, (list, tuple)) else [init]:
-            if isinstance(item, dict) and type_name(item.get('type')) == 'Pretrained':
-                found.append(f"{where}.init_cfg: Pretrained({item.get('checkpoint')})")
+        for item in pretrained_init_entries(node.get('init_cfg')):
+            found.append(f"{where}.init_cfg: Pretrained({item.get('checkpoint')})")
         if isinstance(node.get('pretrained'), str) and node['pretrained']:
             found.append(f"{where}.pretrained: {node['pretrained']}")
         for key, value in node.items():

@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from mmscratch.analysis.data_budget import (COCO_TRAIN2017_IMAGES, COCO_TRAIN2017_INSTANCES,
                                             IMAGENET_IMAGES, config_budget, input_pixels,
-                                            parse_schedule, stats_from_annotations)
+                                            schedule_extent, stats_from_annotations)
 from mmscratch.datasets.shapes import generate_shapes_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,13 +108,13 @@ def test_user_dataset_is_counted_from_its_annotations(tmp_path):
     ('500', dict(iters=500, label='500 it')),
     ('12e', dict(epochs=12.0, label='12e')),
 ])
-def test_parse_schedule(text, expected):
-    assert parse_schedule(text) == expected
+def test_schedule_extent(text, expected):
+    assert schedule_extent(text) == expected
 
 
-def test_parse_schedule_rejects_garbage():
+def test_schedule_extent_rejects_garbage():
     with pytest.raises(ValueError, match='schedule'):
-        parse_schedule('six')
+        schedule_extent('six')
 
 
 def test_cli_on_the_demo_config(tmp_path, capsys):

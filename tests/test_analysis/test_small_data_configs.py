@@ -6,9 +6,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmscratch.analysis.small_data import (REGIMES, SMALL_DATA_GAMMA, SMALL_DATA_LR,
-                                           drops_before_end, interpolated_iters)
+                                           interpolated_iters)
 from mmscratch.engine.hooks.convergence_curve_hook import spread_eval_points
-from mmscratch.engine.schedule import paper_schedule
+from mmscratch.recipe.schedule import paper_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
@@ -59,8 +59,6 @@ def test_schedules_follow_the_documented_rule(configs):
         assert lengths == sorted(lengths) and len(set(lengths)) == 4
     assert all(r.scratch_iters > 2 * r.pretrained_iters for r in REGIMES.values())
     assert interpolated_iters(10_000, 'scratch') == 220_000  # passes through the anchor
-    assert drops_before_end(90_000) == (60_000, 20_000)
-    assert drops_before_end(45_000) == (30_000, 10_000)
 
 
 def test_evaluation_is_dense_enough_to_catch_the_peak(configs):

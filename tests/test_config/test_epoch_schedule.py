@@ -7,14 +7,14 @@ import pytest
 import torch
 from mmengine.optim.scheduler import LinearLR, MultiStepLR
 
-from mmscratch.config import apply_epoch_schedule, epoch_schedule, train_dataset_size
+from mmscratch.recipe import apply_epoch_schedule, epoch_schedule, train_dataset_size
 from mmscratch.testing import load_config
 
 COCO_TRAIN = 118_287
 
 
 def logged(call):
-    with mock.patch('mmscratch.config.epoch_schedule.print_log') as log:
+    with mock.patch('mmscratch.recipe.epoch_schedule.print_log') as log:
         result = call()
     (message,) = [c.args[0] for c in log.call_args_list]
     return result, message

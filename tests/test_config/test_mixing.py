@@ -17,7 +17,7 @@ import pytest
 import torch.nn as nn
 from mmengine.config import Config
 
-from mmscratch.config import scratchify
+from mmscratch.recipe import scratchify
 from mmscratch.engine.hooks import (ConvergenceCurveHook, DataSeenHook, DivergenceRecoveryHook,
                                     ExactResumeHook, PlainDataCheckpointHook, RunInfoHook,
                                     SafeCheckpointHook, ScratchGuardHook, SyncBNCheckHook)

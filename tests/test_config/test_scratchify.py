@@ -7,8 +7,9 @@ from mmengine.config import ConfigDict
 
 import mmscratch
 from mmscratch.apis.train import build_parser, build_train_config
-from mmscratch.config import parse_norm, parse_schedule, parse_scratchify_flag, scratchify
-from mmscratch.config.scratchify import SCRATCH_CUSTOM_HOOKS
+from mmscratch.recipe import parse_norm, parse_scratchify_flag, scratchify
+from mmscratch.recipe.scratchify import loop_schedule
+from mmscratch.recipe.scratchify import scratch_custom_hooks
 from mmscratch.testing import build_model, load_config, norm_layers, resolve_package_config
 
 MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
@@ -58,14 +59,15 @@ def test_parse_norm_refuses_other_norms(norm):
     (dict(total_iters=1000, drops_before_end=(200, 70), warmup_iters=10),
      dict(total_iters=1000, drops_before_end=(200, 70), warmup_iters=10)),
 ])
-def test_parse_schedule(schedule, expected):
-    assert parse_schedule(schedule) == expected
+def test_loop_schedule(schedule, expected):
+    assert loop_schedule(schedule) == expected
 
 
-@pytest.mark.parametrize('schedule', ['six', '6', 'x', '0x', '0.5x', dict(total_iters=100)])
-def test_parse_schedule_refuses_what_the_rule_cannot_do(schedule):
+@pytest.mark.parametrize('schedule', ['six', '6', 'x', '0x', '0.5x', '12e',
+                                      dict(total_iters=100)])
+def test_loop_schedule_refuses_what_the_rule_cannot_do(schedule):
     with pytest.raises(ValueError):
-        parse_schedule(schedule)
+        loop_schedule(schedule)
 
 
 @pytest.mark.parametrize('flag,expected', [
@@ -223,7 +225,7 @@ def test_adds_only_the_hooks_the_user_does_not_have(mask_rcnn):
 
 def test_hooks_and_seed_are_scratch_runtimes():
     runtime = load_config('mmscratch::_base_/scratch_runtime.py').to_dict()
-    assert strip_scope(runtime['scratch_custom_hooks']) == list(SCRATCH_CUSTOM_HOOKS)
+    assert strip_scope(runtime['scratch_custom_hooks']) == scratch_custom_hooks()
     assert runtime['randomness'] == dict(seed=0)
 
 

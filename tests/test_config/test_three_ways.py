@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 
 from mmscratch.utils.config_loading import ConfigError, load_config as load_user_config
-from mmscratch.config import scratchify
+from mmscratch.recipe import scratchify
 from mmscratch.testing import load_config
 
 from .test_mixing import RECIPE_KEYS, normalize

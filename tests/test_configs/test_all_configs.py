@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmscratch.engine.schedule import paper_schedule, scale_schedule
+from mmscratch.recipe.schedule import paper_schedule, scale_schedule
 from mmscratch.testing import (build_model, count_parameters, load_config, norm_layers,
                                scale_down_model_cfg)
 

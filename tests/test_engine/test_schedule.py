@@ -1,4 +1,4 @@
-"""The paper's schedule rule (mmscratch.engine.schedule), in numbers.
+"""The paper's schedule rule (mmscratch.recipe.schedule), in numbers.
 
 The paper: 1x = 90k iterations at batch 16, LR x0.1 at the last 60k and the
 last 20k iterations whatever the length (6x: steps at 480k and 520k); the
@@ -9,8 +9,10 @@ import math
 
 import pytest
 
-from mmscratch.engine.schedule import (ScratchSchedule, paper_schedule, scale_schedule,
-                                       schedule_in_epochs)
+from mmscratch.recipe.schedule import (ScratchSchedule, paper_drops, paper_schedule,
+                                       parse_schedule, rescale_schedule_length,
+                                       resolve_schedule, scale_schedule, schedule_in_epochs,
+                                       schedule_label)
 
 # (multiple, total, first step, second step) at batch 16, written out by hand.
 PAPER_NUMBERS = [
@@ -184,3 +186,60 @@ def test_schedule_in_epochs_counts_images_not_iterations():
 def test_schedule_in_epochs_refuses_an_empty_dataset():
     with pytest.raises(ValueError):
         schedule_in_epochs(paper_schedule(1), 0, 16)
+
+
+def test_paper_drops_keep_the_1x_shape_under_1x():
+    assert paper_drops(540_000) == paper_drops(90_000) == (60_000, 20_000)
+    assert paper_drops(45_000) == (30_000, 10_000)
+    assert paper_drops(900) == (600, 200)
+
+
+@pytest.mark.parametrize('text, expected, label', [
+    ('6x', dict(multiple=6), '6x'), ('9X', dict(multiple=9), '9x'),
+    (' 2.5 x ', dict(multiple=2.5), '2.5x'), (4, dict(multiple=4), '4x'),
+    (0.5, dict(multiple=0.5), '0.5x'),
+    ('220k', dict(total_iters=220_000), '220k it'),
+    ('60000', dict(total_iters=60_000, drops_before_end=(40_000, 13_333)), '60k it'),
+    ('1.5k', dict(total_iters=1_500, drops_before_end=(1_000, 333)), '1500 it'),
+    ('12e', dict(epochs=12.0), '12e'),
+    (dict(total_iters=1000, drops_before_end=(200, 70)),
+     dict(total_iters=1000, drops_before_end=(200, 70)), '1k it'),
+])
+def test_one_schedule_grammar(text, expected, label):
+    assert parse_schedule(text) == expected
+    assert schedule_label(parse_schedule(text)) == label
+
+
+@pytest.mark.parametrize('text', ['six', 'x', '6y', '1.5', '', '-3x'])
+def test_the_grammar_refuses_garbage(text):
+    with pytest.raises(ValueError, match='schedule'):
+        parse_schedule(text)
+
+
+def test_resolve_schedule_counts_iterations_and_refuses_epochs():
+    assert resolve_schedule('6x') == paper_schedule(6)
+    assert resolve_schedule('220k').steps == (160_000, 200_000)
+    assert resolve_schedule('60000').steps == (20_000, 46_667)
+    assert resolve_schedule('6x', batch_size=64).batch_size == 64
+    with pytest.raises(ValueError, match='epochs'):
+        resolve_schedule('12e')
+    with pytest.raises(ValueError):  # the rule's last 60k do not fit in 45k
+        resolve_schedule('0.5x')
+
+
+def test_rescale_schedule_length_keeps_the_fractions():
+    demo = dict(total_iters=1500, drops_before_end=(300, 100), warmup_iters=100,
+                warmup_factor=0.001)
+    short = rescale_schedule_length(demo, 300)
+    assert short == dict(total_iters=300, drops_before_end=[60, 20], warmup_iters=20,
+                         warmup_factor=0.001)
+    long = paper_schedule(**rescale_schedule_length(demo, 3000))
+    assert long.steps == (2400, 2800) and long.warmup_iters == 200
+    # a multiple of 1x is rescaled too, the default warm-up with it
+    assert rescale_schedule_length(dict(multiple=6), 5400) == dict(
+        total_iters=5400, drops_before_end=[600, 200], warmup_iters=5)
+    # tiny lengths keep distinct drops inside the schedule
+    tiny = rescale_schedule_length(demo, 4)
+    assert tiny['drops_before_end'] == [2, 1] and paper_schedule(**tiny).steps == (2, 3)
+    with pytest.raises(ValueError):
+        rescale_schedule_length(demo, 0)

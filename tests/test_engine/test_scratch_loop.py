@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmscratch  # noqa: F401  (registers the loop and the scheduler)
 from mmscratch.engine.runner import ScratchIterBasedTrainLoop
-from mmscratch.engine.schedule import paper_schedule, scale_schedule
+from mmscratch.recipe.schedule import paper_schedule, scale_schedule
 from mmscratch.engine.schedulers import ScratchScheduleLR
 from tests.test_checkpoint.toy_runner import ToyData, ToyModel
 

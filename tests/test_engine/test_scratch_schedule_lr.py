@@ -6,7 +6,7 @@ import torch
 from mmdet.registry import PARAM_SCHEDULERS
 
 import mmscratch  # noqa: F401  (registers the scheduler)
-from mmscratch.engine.schedule import paper_schedule, scale_schedule
+from mmscratch.recipe.schedule import paper_schedule, scale_schedule
 from mmscratch.engine.schedulers import ScratchScheduleLR, ScratchScheduleParamScheduler
 
 BASE_LR = 0.02

@@ -5,7 +5,7 @@
 # default; the paper states none), then LR x0.1 at the last 60k and the last 20k
 # iterations. Only the length lives in the config (`schedule.multiple`):
 # ScratchIterBasedTrainLoop computes the iterations and the steps with
-# mmscratch.engine.schedule.paper_schedule and re-expresses all of them for the
+# mmscratch.recipe.schedule.paper_schedule and re-expresses all of them for the
 # real batch (GPUs x images per GPU) by the linear scaling rule, while
 # auto_scale_lr scales the LR the same way.
 train_cfg = dict(

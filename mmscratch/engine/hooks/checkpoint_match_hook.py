@@ -26,7 +26,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
-from ...config.scratchify import APPLIED_KEY
+from ...recipe.scratchify import APPLIED_KEY
 from .run_info_hook import RECIPE_KEY
 
 _PREFIX = re.compile(r'^module\.')

@@ -29,7 +29,7 @@ from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
 from ...utils.atomic_io import atomic_write_text
-from ...config.scratchify import APPLIED_KEY
+from ...recipe.scratchify import APPLIED_KEY
 from ...utils import run_files
 from ...utils.config_facts import pretrained_sources
 from ...version import __version__

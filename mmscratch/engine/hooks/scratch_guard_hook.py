@@ -31,6 +31,7 @@ from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...utils.config_facts import pretrained_init_entries
 from ..runner.scratch_loop import images_per_device
 
 GROUPS = ('backbone', 'neck', 'rpn_head', 'roi_head.bbox_head', 'roi_head.mask_head',
@@ -77,11 +78,8 @@ def norm_summary(model: nn.Module) -> Dict[str, Counter]:
 def _pretrained_inits(model: nn.Module) -> List[str]:
     found = []
     for name, module in model.named_modules():
-        init_cfg = getattr(module, 'init_cfg', None)
-        cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-        for cfg in cfgs:
-            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-                found.append(f"{name or '(model)'}: Pretrained({cfg.get('checkpoint')})")
+        for cfg in pretrained_init_entries(getattr(module, 'init_cfg', None)):
+            found.append(f"{name or '(model)'}: Pretrained({cfg.get('checkpoint')})")
     return found
 
 

@@ -3,7 +3,7 @@
 MMEngine's ``auto_scale_lr`` scales the learning rate with the total batch but
 leaves iteration counts alone, so ``dist_train.sh ... 4`` would silently train
 half as many images as the paper. This loop owns the schedule: it computes it
-with :func:`~mmscratch.engine.schedule.paper_schedule` at ``base_batch_size``,
+with :func:`~mmscratch.recipe.schedule.paper_schedule` at ``base_batch_size``,
 re-expresses it for ``world_size x images per GPU`` with the linear scaling
 rule (iterations, LR steps, warm-up and validation interval), and hands the
 result to every ``ScratchScheduleLR`` in ``param_scheduler`` before MMEngine
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from mmdet.registry import LOOPS
 
 from ...utils.config_facts import type_name
-from ..schedule import PAPER_BATCH_SIZE, ScratchSchedule, paper_schedule, scale_schedule
+from ...recipe.schedule import PAPER_BATCH_SIZE, ScratchSchedule, paper_schedule, scale_schedule
 
 SCHEDULER_TYPES = ('ScratchScheduleLR', 'ScratchScheduleParamScheduler')
 
@@ -89,7 +89,7 @@ class ScratchIterBasedTrainLoop(IterBasedTrainLoop):
         runner: the runner.
         dataloader: train dataloader or its config.
         schedule: keyword arguments of
-            :func:`~mmscratch.engine.schedule.paper_schedule`, e.g.
+            :func:`~mmscratch.recipe.schedule.paper_schedule`, e.g.
             ``dict(multiple=6)`` or ``dict(total_iters=1000,
             drops_before_end=(200, 60), warmup_iters=50)``; counts are at
             ``base_batch_size``.

@@ -2,7 +2,7 @@
 
 It runs every iteration (``by_epoch=False``) and sets
 ``lr = base_lr * ScratchSchedule.lr_factor(iteration)``, the closed form of
-the rule in :mod:`mmscratch.engine.schedule`, so a resumed run recomputes the
+the rule in :mod:`mmscratch.recipe.schedule`, so a resumed run recomputes the
 exact LR from the iteration count instead of replaying chained updates.
 
 Used with :class:`~mmscratch.engine.runner.ScratchIterBasedTrainLoop`, the
@@ -20,7 +20,7 @@ from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 from mmdet.registry import PARAM_SCHEDULERS
 
-from ..schedule import (DETECTRON_WARMUP_FACTOR, DETECTRON_WARMUP_ITERS,
+from ...recipe.schedule import (DETECTRON_WARMUP_FACTOR, DETECTRON_WARMUP_ITERS,
                         PAPER_DROPS_BEFORE_END, ScratchSchedule, paper_schedule)
 
 
@@ -32,7 +32,7 @@ class ScratchScheduleParamScheduler(_ParamScheduler):
         optimizer: wrapped optimizer.
         param_name: name of the hyper-parameter to schedule (``'lr'``).
         schedule: a resolved schedule as a dict of
-            :class:`~mmscratch.engine.schedule.ScratchSchedule` fields; filled
+            :class:`~mmscratch.recipe.schedule.ScratchSchedule` fields; filled
             in by ``ScratchIterBasedTrainLoop``. Takes precedence over the
             arguments below.
         total_iters: schedule length; defaults to ``end``.
@@ -60,7 +60,7 @@ class ScratchScheduleParamScheduler(_ParamScheduler):
         if by_epoch:
             raise ValueError(
                 'ScratchScheduleLR is iteration-based; for epoch-based training '
-                'convert the rule with mmscratch.engine.schedule.schedule_in_epochs')
+                'convert the rule with mmscratch.recipe.schedule.schedule_in_epochs')
         if schedule is not None:
             self.schedule = ScratchSchedule(
                 **{**schedule, 'steps': tuple(schedule['steps'])})

@@ -3,7 +3,7 @@
 The rule is written in iterations at batch 16 (1x = 90k, LR x0.1 at the last
 60k and 20k). Users of ``EpochBasedTrainLoop`` get the same number of images
 seen, expressed in epochs of their dataset:
-:func:`~mmscratch.engine.schedule.schedule_in_epochs` converts it with the
+:func:`~mmscratch.recipe.schedule.schedule_in_epochs` converts it with the
 dataset length and the total batch, and :func:`epoch_schedule` turns the
 result into MMEngine's ``train_cfg`` + ``LinearLR``/``MultiStepLR``
 ``param_scheduler`` and logs the conversion, so the run's log says which
@@ -18,8 +18,7 @@ from typing import Optional, Union
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from ..engine.schedule import PAPER_BATCH_SIZE, paper_schedule, schedule_in_epochs
-from .scratchify import parse_schedule
+from .schedule import PAPER_BATCH_SIZE, resolve_schedule, schedule_in_epochs
 
 
 def epoch_schedule(schedule: Union[str, int, float, dict] = '6x',
@@ -42,7 +41,7 @@ def epoch_schedule(schedule: Union[str, int, float, dict] = '6x',
         ``dict(train_cfg=..., param_scheduler=[...], description=str)``; the
         description is also logged.
     """
-    base = paper_schedule(**parse_schedule(schedule), batch_size=base_batch_size)
+    base = resolve_schedule(schedule, base_batch_size)
     converted = schedule_in_epochs(base, dataset_size, batch_size)
     max_epochs, milestones = converted['max_epochs'], converted['milestones']
     iters_per_epoch = converted['iters_per_epoch']

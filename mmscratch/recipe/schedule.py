@@ -8,13 +8,18 @@ batch of 16 images; 6x = 540k with steps at 480k and 520k).
 Every config in ``configs/`` derives its numbers from :func:`paper_schedule`
 and every change of batch size goes through :func:`scale_schedule` (the linear
 scaling rule: twice the batch, half the iterations, twice the LR), so no
-iteration count is ever copied by hand.
+iteration count is ever copied by hand. The one schedule grammar of every
+function and tool (``'6x'``, ``'220k'``, ``'12e'``, ...) is
+:func:`parse_schedule`; schedules shorter than 1x keep the paper's shape
+(:func:`paper_drops`), and a schedule is shrunk or stretched with its drops
+and warm-up at the same fractions by :func:`rescale_schedule_length`.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence, Tuple
+import re
+from typing import Sequence, Tuple, Union
 
 #: Iterations of the paper's "1x" schedule at its batch of 16 images.
 ITERS_PER_1X = 90_000
@@ -171,3 +176,103 @@ def schedule_in_epochs(schedule: ScratchSchedule, dataset_size: int,
         gamma=scaled.gamma,
         iters_per_epoch=iters_per_epoch,
         schedule=scaled)
+
+
+def paper_drops(total_iters: int) -> Tuple[int, ...]:
+    """The paper's drops (last 60k, last 20k) for a schedule of ``total_iters``.
+
+    Schedules of at least 1x (90k iterations) drop at the last 60k and 20k;
+    shorter ones keep the 1x shape, the drops shrunk with the length
+    ((60k, 20k) x total / 90k), as the small-data regimes do.
+    """
+    if total_iters >= ITERS_PER_1X:
+        return tuple(PAPER_DROPS_BEFORE_END)
+    return tuple(int(round(d * total_iters / ITERS_PER_1X)) for d in PAPER_DROPS_BEFORE_END)
+
+
+_SCHEDULE_TEXT = re.compile(r'\s*(\d+(?:\.\d+)?)\s*(x|k|e)?\s*', re.IGNORECASE)
+
+
+def parse_schedule(schedule: Union[str, int, float, dict]) -> dict:
+    """The schedule grammar of every mmscratch function and tool.
+
+    * ``'6x'`` (or a Python number, ``6``, ``2.5``): multiples of the paper's
+      1x (90k iterations at batch 16) -> ``dict(multiple=6)``;
+    * ``'220k'`` or a string of digits, ``'60000'``: iterations ->
+      ``dict(total_iters=220000)``; under 1x with the drops of
+      :func:`paper_drops`;
+    * ``'12e'``: epochs -> ``dict(epochs=12.0)`` (for the analyses; the
+      iteration-based loop refuses it);
+    * a dict: :func:`paper_schedule` keyword arguments, taken as they are.
+
+    Returns the dict; :func:`resolve_schedule` turns one into iterations
+    (and fails there for a schedule the rule cannot express).
+    """
+    if isinstance(schedule, dict):
+        return dict(schedule)
+    if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
+        return dict(multiple=int(schedule) if float(schedule).is_integer() else schedule)
+    match = _SCHEDULE_TEXT.fullmatch(str(schedule))
+    if match is None:
+        raise ValueError(f"schedule {schedule!r}: use a multiple of the paper's 90k-iteration "
+                         "1x ('6x'), iterations ('220k', '60000') or epochs ('12e')")
+    value, unit = float(match.group(1)), (match.group(2) or '').lower()
+    if unit == 'x':
+        return dict(multiple=int(value) if value.is_integer() else value)
+    if unit == 'e':
+        return dict(epochs=value)
+    iters = int(round(value * 1000)) if unit == 'k' else int(value)
+    if unit == '' and not value.is_integer():
+        raise ValueError(f'schedule {schedule!r}: iterations must be a whole number')
+    spec = dict(total_iters=iters)
+    if iters < ITERS_PER_1X:
+        spec['drops_before_end'] = paper_drops(iters)
+    return spec
+
+
+def resolve_schedule(schedule: Union[str, int, float, dict],
+                     batch_size: int = PAPER_BATCH_SIZE) -> ScratchSchedule:
+    """:func:`parse_schedule`, then :func:`paper_schedule`: the iterations of a
+    schedule given in any of its forms; epochs are refused (they need a
+    dataset: :func:`schedule_in_epochs`)."""
+    spec = parse_schedule(schedule)
+    if 'epochs' in spec:
+        raise ValueError(f'schedule {schedule!r} is in epochs; the paper\'s rule counts '
+                         "iterations (e.g. '6x' or '220k')")
+    return paper_schedule(**spec, batch_size=batch_size)
+
+
+def iters_label(iters: int) -> str:
+    """'220k it' for round thousands, else '30 it'."""
+    return f'{iters // 1000}k it' if iters >= 1000 and iters % 1000 == 0 else f'{iters} it'
+
+
+def schedule_label(spec: dict) -> str:
+    """How tables name a parsed schedule: '6x', '220k it', '12e'."""
+    if 'epochs' in spec:
+        return f"{spec['epochs']:g}e"
+    if 'multiple' in spec and 'total_iters' not in spec:
+        return f"{spec['multiple']:g}x"
+    return iters_label(int(spec['total_iters']))
+
+
+def rescale_schedule_length(schedule: dict, total_iters: int) -> dict:
+    """``schedule`` (a loop's ``train_cfg.schedule``) stretched or shrunk to
+    ``total_iters``, its LR drops and warm-up at the same fractions.
+
+    The drops stay distinct and inside the schedule on tiny lengths; the
+    warm-up, if any, keeps at least one iteration.
+    """
+    if total_iters < 1:
+        raise ValueError(f'total_iters must be >= 1, got {total_iters}')
+    base = paper_schedule(**dict(schedule))
+    factor = total_iters / base.total_iters
+    drops = [max(1, int(round((base.total_iters - s) * factor))) for s in base.steps]
+    drops.sort(reverse=True)
+    for i in range(len(drops) - 2, -1, -1):  # keep them distinct on tiny schedules
+        drops[i] = max(drops[i], drops[i + 1] + 1)
+    out = {k: v for k, v in dict(schedule).items() if k not in ('multiple', 'total_iters')}
+    out.update(total_iters=int(total_iters), drops_before_end=drops)
+    if base.warmup_iters:
+        out['warmup_iters'] = max(1, int(round(base.warmup_iters * factor)))
+    return out

@@ -2,9 +2,11 @@
 
 Way 3 of "Mixing the recipe into your config" (docs/configs.md), for configs
 that cannot be edited or that are easier to convert than to rewrite: it works
-on a loaded :class:`mmengine.Config` and applies exactly what
+on a loaded :class:`mmengine.Config` and applies the values of
+``configs/_base_/recipes/{gn,syncbn}.py`` (way 1; read from there by
+:mod:`.recipe_file`, never retyped), which equal what
 ``configs/_base_/models/*_{gn,syncbn}.py``, ``schedules/scratch_Nx.py`` and
-``scratch_runtime.py`` spell out:
+``scratch_runtime.py`` spell out for the paper's configs:
 
 * GN (32 groups) or SyncBN in the backbone (stem and every block), the FPN,
   every box head -- made 4conv1fc (``Shared4Conv1FCBBoxHead``, 256-channel
@@ -30,18 +32,14 @@ from __future__ import annotations
 import copy
 import math
 import re
-from typing import List, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 
-from ..engine.schedule import PAPER_BATCH_SIZE, paper_schedule
-from ..utils.config_facts import type_name
-
-#: The paper's norm layers: GN with 32 groups, or BN synchronized over all GPUs.
-NORM_CFGS = {
-    'gn': dict(type='GN', num_groups=32, requires_grad=True),
-    'syncbn': dict(type='SyncBN', requires_grad=True),
-}
+from ..utils.config_facts import is_pretrained_init, type_name
+from .recipe_file import RECIPE_NORMS, scratch_recipe
+from .schedule import parse_schedule
+from .schedule import paper_schedule
 #: Backbones whose ``norm_cfg`` / ``frozen_stages`` / ``norm_eval`` /
 #: ``zero_init_residual`` mean what they mean in MMDetection's ResNet.
 RESNET_LIKE = ('ResNet', 'ResNetV1d', 'ResNeXt', 'Res2Net', 'RegNet', 'ResNeSt')
@@ -52,37 +50,34 @@ CONVFC_BBOX_HEADS = ('Shared2FCBBoxHead', 'Shared4Conv1FCBBoxHead', 'ConvFCBBoxH
 #: Mask heads built on FCNMaskHead, which take a ``norm_cfg`` for their convs.
 FCN_MASK_HEADS = ('FCNMaskHead', 'HTCMaskHead', 'SCNetMaskHead', 'CoarseMaskHead')
 
-DEFAULT_VAL_INTERVAL = 30000
-DEFAULT_CHECKPOINT_INTERVAL = 10000
-DEFAULT_SEED = 0
-SYNC_BN_HOOK = 'SyncBNCheckHook'
-#: MMEngine's checkpoint hook, and its crash-safe drop-in replacement.
+#: MMEngine's checkpoint hook, replaced by the recipe's crash-safe drop-in.
 CHECKPOINT_HOOK = 'CheckpointHook'
-SAFE_CHECKPOINT_HOOK = 'SafeCheckpointHook'
-#: ``scratch_custom_hooks`` of configs/_base_/scratch_runtime.py, in its order
-#: (the tests hold the two equal).
-SCRATCH_CUSTOM_HOOKS = (
-    dict(type=SYNC_BN_HOOK),
-    dict(type='ScratchGuardHook', strict=True),
-    dict(type='DataSeenHook', sync_interval=50),
-    dict(type='ConvergenceCurveHook', num_points=10),
-    dict(type='ExactResumeHook'),
-    dict(type='DivergenceRecoveryHook'),
-    dict(type='PlainDataCheckpointHook'),
-    dict(type='RunInfoHook'),
-)
+
+
+def norm_cfgs() -> dict:
+    """The paper's norm layers, from the recipe files: ``'gn'`` (GN with 32
+    groups) and ``'syncbn'`` (BN synchronized over all GPUs)."""
+    return {name: scratch_recipe(name)['backbone']['norm_cfg'] for name in RECIPE_NORMS}
+
+
+def scratch_custom_hooks() -> list:
+    """The recipe's ``custom_hooks`` (``scratch_custom_hooks`` of
+    configs/_base_/scratch_runtime.py, in its order; the tests hold the two equal)."""
+    return scratch_recipe()['custom_hooks']
 
 
 def _safe_checkpoint_type(obj_type):
-    """MMEngine's ``CheckpointHook`` (by name or class) -> ``SafeCheckpointHook``.
+    """MMEngine's ``CheckpointHook`` (by name or class) -> the recipe's
+    ``SafeCheckpointHook``.
 
     Any other type (already ``SafeCheckpointHook``, or a checkpoint hook of the
     user's own) is kept.
     """
+    safe = scratch_recipe()['default_hooks']['checkpoint']['type']
     if obj_type is None:
-        return SAFE_CHECKPOINT_HOOK
+        return safe
     if isinstance(obj_type, str):
-        return SAFE_CHECKPOINT_HOOK if obj_type.split('.')[-1] == CHECKPOINT_HOOK else obj_type
+        return safe if obj_type.split('.')[-1] == CHECKPOINT_HOOK else obj_type
     from mmengine.hooks import CheckpointHook
     if obj_type is CheckpointHook:
         from ..engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
@@ -98,32 +93,30 @@ def parse_norm(norm: Union[str, dict]) -> dict:
         return dict(norm)
     groups = re.fullmatch(r'gn(\d+)', str(norm).strip().lower())
     if groups and int(groups.group(1)) > 0:
-        return dict(NORM_CFGS['gn'], num_groups=int(groups.group(1)))
+        return dict(norm_cfgs()['gn'], num_groups=int(groups.group(1)))
     try:
-        return dict(NORM_CFGS[str(norm).lower()])
+        return dict(norm_cfgs()[str(norm).lower()])
     except KeyError:
         raise ValueError(f"norm must be 'GN', 'GN<groups>' (e.g. GN16) or 'SyncBN' (or a "
                          f'norm_cfg dict), got {norm!r}') from None
 
 
-def parse_schedule(schedule: Union[str, int, float, dict]) -> dict:
-    """``'6x'``, ``6`` or ``paper_schedule`` keyword arguments -> the loop's ``schedule``.
+def loop_schedule(schedule: Union[str, int, float, dict]) -> dict:
+    """``'6x'``, ``'220k'``, a number or ``paper_schedule`` keyword arguments ->
+    the ``train_cfg.schedule`` of ``ScratchIterBasedTrainLoop``
+    (:func:`mmscratch.recipe.schedule.parse_schedule`'s grammar, epochs excepted).
 
     Validated by computing it, so a bad schedule fails here and not hours
     into a job.
     """
-    if isinstance(schedule, dict):
-        resolved = dict(schedule)
-    elif isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
-        resolved = dict(multiple=schedule)
-    else:
-        match = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*x\s*', str(schedule), re.IGNORECASE)
-        if match is None:
-            raise ValueError(f"schedule must look like '6x' (multiples of the paper's "
-                             f'90k-iteration 1x), a number or a dict, got {schedule!r}')
-        value = float(match.group(1))
-        resolved = dict(multiple=int(value) if value.is_integer() else value)
-    paper_schedule(**resolved)
+    resolved = parse_schedule(schedule)
+    if 'epochs' in resolved:
+        raise ValueError(f'schedule {schedule!r}: the from-scratch loop counts iterations; '
+                         "give a multiple of the paper's 1x ('6x') or iterations ('220k')")
+    try:
+        paper_schedule(**resolved)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f'schedule {schedule!r}: {exc}') from None
     return resolved
 
 
@@ -133,10 +126,11 @@ APPLIED_KEY = 'scratchified'
 
 def scratchify_spec(norm_cfg: dict, schedule_cfg: dict) -> str:
     """``'GN:6x'`` for the ``--scratchify`` flag, where the arguments allow it."""
-    names = {repr(sorted(v.items())): k for k, v in NORM_CFGS.items()}
+    known = norm_cfgs()
+    names = {repr(sorted(v.items())): k for k, v in known.items()}
     norm = {'gn': 'GN', 'syncbn': 'SyncBN'}.get(names.get(repr(sorted(norm_cfg.items()))),
                                                 str(dict(norm_cfg)))
-    gn = dict(NORM_CFGS['gn'])
+    gn = dict(known['gn'])
     if norm.startswith('{') and set(norm_cfg) == set(gn) and norm_cfg['type'] == 'GN' \
             and norm_cfg['requires_grad'] is True:
         norm = f"GN{norm_cfg['num_groups']}"
@@ -147,9 +141,11 @@ def scratchify_spec(norm_cfg: dict, schedule_cfg: dict) -> str:
 
 def scratchify_again(cfg: Config, applied: dict) -> Config:
     """Apply to ``cfg`` the recipe recorded as ``applied`` (a checkpoint's record)."""
+    train_cfg = scratch_recipe()['train_cfg']
     return scratchify(cfg, dict(applied['norm']), dict(applied['schedule']),
-                      base_batch_size=int(applied.get('base_batch_size', PAPER_BATCH_SIZE)),
-                      val_interval=int(applied.get('val_interval', DEFAULT_VAL_INTERVAL)))
+                      base_batch_size=int(applied.get('base_batch_size',
+                                                      train_cfg['base_batch_size'])),
+                      val_interval=int(applied.get('val_interval', train_cfg['val_interval'])))
 
 
 def parse_scratchify_flag(value: str) -> Tuple[str, str]:
@@ -167,7 +163,7 @@ def parse_scratchify_flag(value: str) -> Tuple[str, str]:
         try:
             if schedule is not None:
                 raise ValueError('a second schedule')
-            parse_schedule(part)
+            loop_schedule(part)
         except ValueError:
             raise ValueError(
                 f'--scratchify {value!r}: {part!r} is not one norm (GN or SyncBN) and '
@@ -187,11 +183,10 @@ def _remove_pretrained(node) -> None:
     if isinstance(node, dict):
         node.pop('pretrained', None)
         init_cfg = node.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        if is_pretrained_init(init_cfg):
             node['init_cfg'] = None
         elif isinstance(init_cfg, (list, tuple)):
-            kept = [c for c in init_cfg
-                    if not (isinstance(c, dict) and c.get('type') == 'Pretrained')]
+            kept = [c for c in init_cfg if not is_pretrained_init(c)]
             node['init_cfg'] = kept or None
         for value in node.values():
             _remove_pretrained(value)
@@ -239,12 +234,19 @@ def _check_group_norm_fits(backbone: dict, channels: List[Tuple[str, int]], grou
         f"--scratchify GN{fits}:SCHEDULE or norm=dict(type='GN', num_groups={fits})")
 
 
-def _scratchify_model(model: dict, norm_cfg: dict) -> None:
+def _with_norm(part: dict, norm_cfg: dict) -> dict:
+    """A recipe part (``backbone``, ``neck``, a head) with ``norm_cfg`` in the
+    recipe's norm's place."""
+    return dict(copy.deepcopy(part), norm_cfg=copy.deepcopy(norm_cfg))
+
+
+def _scratchify_model(model: dict, norm_cfg: dict, recipe: dict) -> None:
     backbone = model.get('backbone')
     if not isinstance(backbone, dict) or type_name(backbone) not in RESNET_LIKE:
         raise ValueError(
             'scratchify needs a ResNet-family backbone (the paper\'s), got '
             f'{type_name(backbone) if isinstance(backbone, dict) else backbone!r}')
+    bbox_recipe = recipe['bbox_head']
     if type_name(norm_cfg.get('type')) == 'GN':
         groups = int(norm_cfg.get('num_groups', 32))
         layers = [(f'backbone.{n}', c) for n, c in _norm_channels(backbone)]
@@ -255,11 +257,10 @@ def _scratchify_model(model: dict, norm_cfg: dict) -> None:
             if isinstance(head, dict) and isinstance(head.get('conv_out_channels'), int):
                 layers.append(('roi_head.mask_head conv_out_channels',
                                head['conv_out_channels']))
-        layers.append(('roi_head.bbox_head conv_out_channels (4conv1fc)', 256))
+        layers.append(('roi_head.bbox_head conv_out_channels (4conv1fc)',
+                       bbox_recipe['conv_out_channels']))
         _check_group_norm_fits(backbone, layers, groups)
-    backbone.update(
-        norm_cfg=copy.deepcopy(norm_cfg), norm_eval=False, frozen_stages=-1,
-        zero_init_residual=False, init_cfg=None)
+    backbone.update(_with_norm(recipe['backbone'], norm_cfg))
 
     necks = _as_list(model.get('neck'))
     if not necks or any(type_name(n) not in NORM_NECKS for n in necks):
@@ -267,7 +268,7 @@ def _scratchify_model(model: dict, norm_cfg: dict) -> None:
             f'scratchify needs an FPN detector (neck one of {NORM_NECKS}), got '
             f'{[type_name(n) for n in necks] or "no neck"}')
     for neck in necks:
-        neck['norm_cfg'] = copy.deepcopy(norm_cfg)
+        neck.update(_with_norm(recipe['neck'], norm_cfg))
 
     roi_head = model.get('roi_head')
     if not isinstance(roi_head, dict) or 'bbox_head' not in roi_head:
@@ -276,32 +277,37 @@ def _scratchify_model(model: dict, norm_cfg: dict) -> None:
         if type_name(head) not in CONVFC_BBOX_HEADS:
             raise ValueError(f'scratchify makes box heads 4conv1fc; it knows '
                              f'{CONVFC_BBOX_HEADS}, got {type_name(head)!r}')
-        head.update(type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
-                    fc_out_channels=1024, norm_cfg=copy.deepcopy(norm_cfg))
+        head.update(_with_norm(bbox_recipe, norm_cfg))
     for head in _as_list(roi_head.get('mask_head')):
         if type_name(head) not in FCN_MASK_HEADS:
             raise ValueError(f'scratchify puts the norm in FCN mask heads '
                              f'{FCN_MASK_HEADS}, got {type_name(head)!r}')
-        head['norm_cfg'] = copy.deepcopy(norm_cfg)
+        head.update(_with_norm(recipe['mask_head'], norm_cfg))
     _remove_pretrained(model)
+
+
+def _without_type(part: dict) -> dict:
+    return {k: v for k, v in part.items() if k != 'type'}
 
 
 def scratchify(cfg: Config,
                norm: Union[str, dict] = 'GN',
                schedule: Union[str, int, float, dict] = '6x',
                *,
-               base_batch_size: int = PAPER_BATCH_SIZE,
-               val_interval: int = DEFAULT_VAL_INTERVAL) -> Config:
+               base_batch_size: Optional[int] = None,
+               val_interval: Optional[int] = None) -> Config:
     """A copy of ``cfg`` trained from scratch as in "Rethinking ImageNet Pre-training".
 
     Args:
         cfg: an MMDetection two-stage FPN config (Faster/Mask/Cascade R-CNN,
             ResNet family), e.g. ``mask-rcnn_r50_fpn_1x_coco.py``.
-        norm: ``'GN'`` (32 groups), ``'SyncBN'`` or a norm_cfg dict.
-        schedule: ``'6x'``, a multiple of 1x, or ``paper_schedule`` keyword
-            arguments, at ``base_batch_size``.
-        base_batch_size: total batch the schedule and LR 0.02 are meant for.
-        val_interval: iterations between validations, at ``base_batch_size``.
+        norm: ``'GN'`` (32 groups), ``'GN<groups>'``, ``'SyncBN'`` or a norm_cfg dict.
+        schedule: ``'6x'``, ``'220k'``, a multiple of 1x, or ``paper_schedule``
+            keyword arguments, at ``base_batch_size``.
+        base_batch_size: total batch the schedule and LR 0.02 are meant for
+            (default: the recipe's, 16).
+        val_interval: iterations between validations, at ``base_batch_size``
+            (default: the recipe's, 30k).
 
     Returns:
         A new :class:`~mmengine.Config`; ``cfg`` is not modified.
@@ -311,12 +317,17 @@ def scratchify(cfg: Config,
             no FPN, box or mask heads without conv norm support) or a bad
             ``norm``/``schedule``.
     """
+    recipe = scratch_recipe()
     norm_cfg = parse_norm(norm)
-    schedule_cfg = parse_schedule(schedule)
+    schedule_cfg = loop_schedule(schedule)
+    if base_batch_size is None:
+        base_batch_size = recipe['train_cfg']['base_batch_size']
+    if val_interval is None:
+        val_interval = recipe['train_cfg']['val_interval']
     out = copy.deepcopy(cfg)
     if 'model' not in out:
         raise ValueError('scratchify needs a config with a model')
-    _scratchify_model(out.model, norm_cfg)
+    _scratchify_model(out.model, norm_cfg, recipe)
     # What was applied, as data: checkpoints record it (RunInfoHook), so that
     # tools/test.py can rebuild the same model from the original config.
     out[APPLIED_KEY] = ConfigDict(
@@ -326,11 +337,11 @@ def scratchify(cfg: Config,
 
     out.load_from = None
     out.train_cfg = ConfigDict(
-        type='ScratchIterBasedTrainLoop', schedule=schedule_cfg,
+        recipe['train_cfg'], schedule=schedule_cfg,
         base_batch_size=base_batch_size, val_interval=val_interval)
     out.setdefault('val_cfg', ConfigDict(type='ValLoop'))
     out.setdefault('test_cfg', ConfigDict(type='TestLoop'))
-    out.param_scheduler = [ConfigDict(type='ScratchScheduleLR')]
+    out.param_scheduler = [ConfigDict(s) for s in recipe['param_scheduler']]
     # Keep the wrapper (AmpOptimWrapper stays mixed precision, clip_grad and
     # accumulative_counts stay); the optimizer and its per-parameter rules are
     # the recipe's.
@@ -347,35 +358,36 @@ def scratchify(cfg: Config,
             'times the images per iteration; set train_dataloader.batch_size / the GPU '
             'count so that images per iteration match base_batch_size instead',
             logger='current', level=30)
-    out.optim_wrapper.optimizer = ConfigDict(
-        type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4)
-    out.optim_wrapper.paramwise_cfg = ConfigDict(norm_decay_mult=0.)
-    out.auto_scale_lr = ConfigDict(enable=True, base_batch_size=base_batch_size)
+    out.optim_wrapper.optimizer = ConfigDict(recipe['optim_wrapper']['optimizer'])
+    out.optim_wrapper.paramwise_cfg = ConfigDict(recipe['optim_wrapper']['paramwise_cfg'])
+    out.auto_scale_lr = ConfigDict(recipe['auto_scale_lr'], base_batch_size=base_batch_size)
 
     hooks = out.get('default_hooks') or ConfigDict()
-    hooks.setdefault('logger', ConfigDict(type='LoggerHook')).update(interval=50)
-    checkpoint = hooks.get('checkpoint') or ConfigDict(type=SAFE_CHECKPOINT_HOOK)
+    recipe_hooks = recipe['default_hooks']
+    hooks.setdefault('logger', ConfigDict(type=recipe_hooks['logger']['type'])).update(
+        _without_type(recipe_hooks['logger']))
+    checkpoint = hooks.get('checkpoint') or ConfigDict(type=None)
     checkpoint['type'] = _safe_checkpoint_type(checkpoint.get('type'))
-    checkpoint.update(
-        by_epoch=False, interval=DEFAULT_CHECKPOINT_INTERVAL, max_keep_ckpts=3)
+    checkpoint.update(_without_type(recipe_hooks['checkpoint']))
     hooks['checkpoint'] = checkpoint
     out.default_hooks = hooks
-    log_processor = out.get('log_processor') or ConfigDict(type='LogProcessor')
-    log_processor.update(window_size=50, by_epoch=False)
+    log_processor = out.get('log_processor') or ConfigDict(
+        type=recipe['log_processor']['type'])
+    log_processor.update(_without_type(recipe['log_processor']))
     out.log_processor = log_processor
 
     imports = out.get('custom_imports') or ConfigDict(imports=[], allow_failed_imports=False)
-    if 'mmscratch' not in imports.get('imports', []):
-        imports['imports'] = list(imports.get('imports', [])) + ['mmscratch']
+    for name in recipe['custom_imports']['imports']:
+        if name not in imports.get('imports', []):
+            imports['imports'] = list(imports.get('imports', [])) + [name]
     out.custom_imports = imports
     custom_hooks = list(out.get('custom_hooks') or [])
     present = {type_name(h) for h in custom_hooks if isinstance(h, dict)}
-    custom_hooks += [ConfigDict(copy.deepcopy(h)) for h in SCRATCH_CUSTOM_HOOKS
-                     if h['type'] not in present]
+    custom_hooks += [ConfigDict(h) for h in recipe['custom_hooks'] if h['type'] not in present]
     out.custom_hooks = custom_hooks
     # ExactResumeHook needs a fixed seed; a seed of the user's is kept.
     randomness = out.get('randomness') or ConfigDict()
     if randomness.get('seed') is None:
-        randomness['seed'] = DEFAULT_SEED
+        randomness['seed'] = recipe['randomness']['seed']
     out.randomness = randomness
     return out
