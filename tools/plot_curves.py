@@ -9,7 +9,8 @@ legend from the runs' config names. Writes FILE.png, FILE.svg and FILE.json
 """
 import os.path as osp
 
-from mmscratch.analysis.curves import plot_curves, read_curve, run_label
+from mmscratch.utils.run_files import read_curve
+from mmscratch.visualization.curves import plot_curves, run_label
 from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 METRIC_ALIASES = {'bbox': 'bbox_mAP', 'segm': 'segm_mAP', 'box': 'bbox_mAP', 'mask': 'segm_mAP'}

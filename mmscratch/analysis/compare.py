@@ -38,9 +38,9 @@ from collections import OrderedDict
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from ..recipe.schedule import iters_label
-from ..utils.run_files import (CURVE_META_FILE, RUN_INFO_FILE, clean_record,
-                               read_curve_meta, read_run_info, read_text_lines, run_name)
-from .curves import CURVE_FILE, read_curve
+from ..utils.run_files import (CURVE_FILE, CURVE_META_FILE, RUN_INFO_FILE, clean_record,
+                               read_curve, read_curve_meta, read_run_info, read_text_lines,
+                               run_name)
 from .paper_reference import reference_ap
 
 _NAME_RE = re.compile(

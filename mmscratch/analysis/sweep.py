@@ -47,9 +47,8 @@ from ..datasets.subsets import (load_annotations, make_subset, size_tag, subset_
                                 write_annotations)
 from ..utils.config_loading import resolve_config_path
 from ..utils.progress import track, wants_progress
-from ..utils.run_files import read_curve_meta
+from ..utils.run_files import read_curve, read_curve_meta
 from .compare import RunResult, load_run
-from .curves import read_curve
 
 ARMS = ('scratch', 'pretrained')
 

@@ -14,7 +14,8 @@ import time
 from typing import List, Optional, Sequence
 
 from .cli import ToolParser
-from ..analysis.curves import PLOT_FILE, read_curve
+from ..utils.run_files import read_curve
+from ..visualization.curves import PLOT_FILE
 from ..datasets.shapes import dataset_is_complete, generate_shapes_dataset
 from ..utils.progress import wants_progress
 from . import train as train_api

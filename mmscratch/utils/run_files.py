@@ -1,7 +1,10 @@
-"""The small JSON files a run leaves in its work dir, read back as validated data.
+"""The files a run leaves in its work dir for the analyses, and their readers.
 
 ``run_info.json`` (``RunInfoHook``) and ``curve_meta.json``
-(``ConvergenceCurveHook``) are how the analysis tools learn what a run was.
+(``ConvergenceCurveHook``) are how the analysis tools learn what a run was;
+``curve.jsonl`` (``ConvergenceCurveHook``: one record per evaluation,
+``iter``, ``images_seen``, ``wall_time_s``, ``lr_steps`` and the COCO metrics
+``bbox_mAP``, ..., ``segm_mAP_l``) is the convergence curve the plots draw.
 Work dirs are shared and downloaded, so these readers never execute
 anything, read at most ``MAX_BYTES``, keep only the fields they know, and
 drop any value of the wrong type; a name is kept only when it cannot act as
@@ -13,8 +16,9 @@ import json
 import os
 import os.path as osp
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Iterable, List
 
+from .atomic_io import append_line, atomic_write_text
 from .config_facts import is_safe_name
 
 RUN_INFO_FILE = 'run_info.json'
@@ -135,3 +139,48 @@ def run_name(work_dir: str) -> str:
     return (read_run_info(work_dir).get('config_name')
             or read_curve_meta(work_dir).get('config_name')
             or osp.basename(osp.normpath(work_dir)))
+
+
+# ------------------------------------------------- the convergence curve
+CURVE_FILE = 'curve.jsonl'
+
+
+def curve_path(run_dir: str) -> str:
+    return osp.join(run_dir, CURVE_FILE)
+
+
+def read_curve(path_or_dir: str) -> List[dict]:
+    """Records of one run, sorted by iteration; a torn last line is ignored.
+
+    Work dirs come from others: the file is read without following a link and
+    up to a size limit, and a record that is not a dict with an integer
+    ``iter`` (or a value of the wrong type) is dropped, never trusted.
+    """
+    path = curve_path(path_or_dir) if osp.isdir(path_or_dir) else path_or_dir
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'no convergence curve at {path}')
+    records = []
+    lines = read_text_lines(path)
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = clean_record(json.loads(line))
+        except (ValueError, RecursionError) as exc:
+            if lineno == len(lines):  # a write cut short by a crash
+                break
+            raise ValueError(f'{path}:{lineno}: not a JSON record ({exc})') from exc
+        if record is not None:
+            records.append(record)
+    return sorted(records, key=lambda r: r['iter'])
+
+
+def write_curve(path: str, records: Iterable[dict]) -> None:
+    """Rewrite a curve file atomically (temp file, fsync, rename)."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write_text(path, ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records))
+
+
+def append_record(path: str, record: dict) -> None:
+    """Append one record durably; a symlink planted at ``path`` is refused."""
+    append_line(path, json.dumps(record, sort_keys=True) + '\n')

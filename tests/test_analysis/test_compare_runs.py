@@ -9,7 +9,7 @@ import pytest
 
 from mmscratch.analysis.compare import (find_run_dirs, load_run, load_runs,
                                         parse_config_name, to_markdown, write_csv)
-from mmscratch.analysis.curves import write_curve
+from mmscratch.utils.run_files import write_curve
 from mmscratch.analysis.paper_reference import (BOX_AP_BY_SCHEDULE, SMALL_DATA,
                                                 reference_ap, reference_markdown)
 

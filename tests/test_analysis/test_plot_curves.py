@@ -7,7 +7,8 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 
-from mmscratch.analysis.curves import plot_curves, plot_runs, read_curve, write_curve
+from mmscratch.utils.run_files import read_curve, write_curve
+from mmscratch.visualization.curves import plot_curves, plot_runs
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))

@@ -10,7 +10,7 @@ import pytest
 
 from mmscratch.analysis import sweep as sweep_module
 from mmscratch.analysis.compare import RunResult, parse_config_name
-from mmscratch.analysis.curves import write_curve
+from mmscratch.utils.run_files import write_curve
 from mmscratch.analysis.sweep import (plan_sweep, run_is_complete, run_sweep, sweep_markdown,
                                       sweep_rows, train_run, write_report)
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from mmscratch.analysis.curves import read_curve
+from mmscratch.utils.run_files import read_curve
 
 from .demo_run import DEMO_CONFIG, REPO, make_tiny_dataset, tiny_demo_options
 

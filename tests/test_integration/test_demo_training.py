@@ -12,7 +12,7 @@ import shutil
 import pytest
 import torch
 
-from mmscratch.analysis.curves import read_curve
+from mmscratch.utils.run_files import read_curve
 from mmscratch.apis import test as test_api
 from mmscratch.apis import train as train_api
 from mmscratch.engine.hooks import ScratchGuardError

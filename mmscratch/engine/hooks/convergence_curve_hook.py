@@ -26,9 +26,9 @@ from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
-from ...analysis.curves import (CURVE_FILE, PLOT_FILE, append_record, plot_runs,
-                                read_curve, write_curve)
 from ...utils.atomic_io import atomic_write_text
+from ...utils.run_files import CURVE_FILE, append_record, read_curve, write_curve
+from ...visualization.curves import PLOT_FILE, plot_runs
 from ..runner.scratch_loop import images_per_device
 
 METRIC_KEYS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mmscratch.analysis.curves import read_curve
+from mmscratch.utils.run_files import read_curve
 from mmscratch.engine.hooks import ConvergenceCurveHook
 from mmscratch.engine.hooks.convergence_curve_hook import spread_eval_points
 

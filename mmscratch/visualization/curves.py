@@ -1,8 +1,9 @@
-"""Convergence curves: the JSON-lines records of a run and the paper's Figure 1.
+"""The paper's Figure 1: AP against iterations (or images seen), one line per run.
 
-A run's ``curve.jsonl`` (written by ``ConvergenceCurveHook``) holds one record
-per evaluation: ``iter``, ``images_seen``, ``wall_time_s``, ``lr_steps`` and
-the COCO metrics (``bbox_mAP``, ``bbox_mAP_50``, ..., ``segm_mAP_l``).
+Drawn from the runs' ``curve.jsonl`` records (their format and reader:
+:mod:`mmscratch.utils.run_files`) by ``ConvergenceCurveHook`` at each
+evaluation (``curve.png`` in the work dir) and by ``tools/plot_curves.py``
+for several runs.
 """
 from __future__ import annotations
 
@@ -11,54 +12,12 @@ import io
 import json
 import os
 import os.path as osp
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from ..utils.atomic_io import append_line, atomic_write_bytes, atomic_write_text
-from ..utils.run_files import clean_record, read_text_lines, run_name
+from ..utils.atomic_io import atomic_write_bytes, atomic_write_text
+from ..utils.run_files import run_name
 
-CURVE_FILE = 'curve.jsonl'
 PLOT_FILE = 'curve.png'
-
-
-def curve_path(run_dir: str) -> str:
-    return osp.join(run_dir, CURVE_FILE)
-
-
-def read_curve(path_or_dir: str) -> List[dict]:
-    """Records of one run, sorted by iteration; a torn last line is ignored.
-
-    Work dirs come from others: the file is read without following a link and
-    up to a size limit, and a record that is not a dict with an integer
-    ``iter`` (or a value of the wrong type) is dropped, never trusted.
-    """
-    path = curve_path(path_or_dir) if osp.isdir(path_or_dir) else path_or_dir
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'no convergence curve at {path}')
-    records = []
-    lines = read_text_lines(path)
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = clean_record(json.loads(line))
-        except (ValueError, RecursionError) as exc:
-            if lineno == len(lines):  # a write cut short by a crash
-                break
-            raise ValueError(f'{path}:{lineno}: not a JSON record ({exc})') from exc
-        if record is not None:
-            records.append(record)
-    return sorted(records, key=lambda r: r['iter'])
-
-
-def write_curve(path: str, records: Iterable[dict]) -> None:
-    """Rewrite a curve file atomically (temp file, fsync, rename)."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    atomic_write_text(path, ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records))
-
-
-def append_record(path: str, record: dict) -> None:
-    """Append one record durably; a symlink planted at ``path`` is refused."""
-    append_line(path, json.dumps(record, sort_keys=True) + '\n')
 
 
 def save_figure(fig, path: str) -> None:
