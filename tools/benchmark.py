@@ -8,7 +8,7 @@ Examples (see docs/performance.md)::
         --vs mmdet::_base_/datasets/coco_instance.py
 """
 
-from mmscratch.benchmark.cli import main
+from mmscratch.apis.benchmark import main
 from mmscratch.apis.cli import run_cli
 
 if __name__ == '__main__':

@@ -15,7 +15,8 @@ that already finished are reused, so an interrupted check resumes.
 """
 import json
 
-from mmscratch.analysis.lever_check import run_lever_check, to_markdown
+from mmscratch.analysis.lever_check import to_markdown
+from mmscratch.apis.lever_check import run_lever_check
 from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 
 

@@ -11,10 +11,10 @@ already complete is skipped, so the same command resumes a sweep), and
 writes ``sweep.md``/``sweep.csv`` and ``sweep.png`` (AP vs size, log x) in
 ``--work-root``. ``{size}`` in a config path becomes the size tag (1k, 3.5k,
 ...); without it the same config is used for every size. See
-mmscratch/analysis/sweep.py and docs/small_data.md.
+mmscratch/apis/small_data_sweep.py and docs/small_data.md.
 """
 
-from mmscratch.analysis.sweep import run_sweep
+from mmscratch.apis.small_data_sweep import run_sweep
 from mmscratch.datasets.subsets import parse_size
 from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
 

@@ -1,4 +1,5 @@
-"""Accuracy check of a speed lever: the same short training with and without it.
+"""The report of a speed lever's accuracy check (:mod:`mmscratch.apis.lever_check`
+trains the runs): the same short training with and without the lever.
 
 A speed lever (bf16 autocast, channels_last, polygon masks, ...) may only stay
 if accuracy does not drop. This module trains one config for a few hundred
@@ -30,13 +31,10 @@ interrupted check resumes by running the same command.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence
 
 from .compare import load_run, scalar_records
-from .sweep import run_is_complete, train_config
 
 ARMS = ('baseline', 'lever')
 #: Loss terms averaged over the window (those the run logs).
@@ -50,56 +48,6 @@ class LeverRun:
     work_dir: str
     cfg_options: List[str]
     config: str = ''
-
-
-def shorten_options(cfg, iters: int) -> List[str]:
-    """``--cfg-options`` that shrink ``cfg``'s schedule to ``iters`` iterations.
-
-    The LR drops and the warm-up keep their fraction of the schedule; the
-    only evaluation is at the end; a ``ConvergenceCurveHook`` records that
-    one point. Works on :class:`ScratchIterBasedTrainLoop` configs (the
-    ``train_cfg.schedule`` dict) and on plain iteration-based loops
-    (``max_iters``).
-    """
-    train_cfg = cfg.get('train_cfg') or {}
-    opts = []
-    schedule = train_cfg.get('schedule')
-    if schedule is not None:
-        total = int(schedule['total_iters'])
-        factor = iters / total
-        drops = [max(1, int(round(d * factor))) for d in schedule.get('drops_before_end', ())]
-        for i in range(len(drops) - 2, -1, -1):  # keep them distinct on tiny schedules
-            drops[i] = max(drops[i], drops[i + 1] + 1)
-        opts += [f'train_cfg.schedule.total_iters={iters}',
-                 f'train_cfg.schedule.drops_before_end={json.dumps(drops)}']
-        if schedule.get('warmup_iters'):
-            warmup = max(1, int(round(schedule['warmup_iters'] * factor)))
-            opts.append(f'train_cfg.schedule.warmup_iters={warmup}')
-    elif 'max_iters' in train_cfg:
-        opts.append(f'train_cfg.max_iters={iters}')
-    else:
-        raise ValueError('--iters needs an iteration-based train_cfg '
-                         '(ScratchIterBasedTrainLoop or IterBasedTrainLoop)')
-    opts.append(f'train_cfg.val_interval={iters}')
-    for index, hook in enumerate(cfg.get('custom_hooks') or []):
-        if hook.get('type') == 'ConvergenceCurveHook':
-            opts.append(f'custom_hooks.{index}.num_points=1')
-    return opts
-
-
-def plan_runs(work_root: str, seeds: Sequence[int], lever: Sequence[str],
-              baseline: Sequence[str] = (), shared: Sequence[str] = (),
-              configs: Sequence[str] = ('', '')) -> List[LeverRun]:
-    """The runs of the check, baseline and lever interleaved seed by seed;
-    ``configs`` is (baseline config, lever config)."""
-    runs = []
-    for seed in seeds:
-        for arm, arm_opts, config in zip(ARMS, (baseline, lever), configs):
-            runs.append(LeverRun(arm=arm, seed=seed,
-                                 work_dir=osp.join(work_root, f'{arm}_seed{seed}'),
-                                 cfg_options=[*shared, *arm_opts, f'randomness.seed={seed}'],
-                                 config=config))
-    return runs
 
 
 def window_losses(work_dir: str, window: int) -> Dict[str, float]:
@@ -192,37 +140,3 @@ def to_markdown(report: dict) -> str:
               f"(largest spread): bbox {_f(s['seed_noise']['bbox_ap'], 1)}, segm "
               f"{_f(s['seed_noise']['segm_ap'], 1)}. Verdict: **{s['verdict']}**."]
     return '\n'.join(lines) + '\n'
-
-
-def run_lever_check(config: str, work_root: str, lever: Sequence[str] = (),
-                    baseline: Sequence[str] = (), seeds: Sequence[int] = (0,),
-                    iters: Optional[int] = None, shared: Sequence[str] = (),
-                    loss_window: int = 100, in_process: bool = False,
-                    lever_config: Optional[str] = None) -> dict:
-    """Train every run that is not complete, then write and return the report.
-
-    Writes ``lever_check.json`` and ``lever_check.md`` under ``work_root``.
-    """
-    from ..utils.atomic_io import atomic_write_text
-    from ..utils.config_loading import load_config
-    if not lever and not lever_config:
-        raise ValueError('a lever needs --lever options or a --lever-config')
-    configs = (config, lever_config or config)
-    for path in configs:  # before any run starts: a typo is one clear error
-        load_config(path)
-    # each arm's schedule shrunk from its own config (its hook indices may differ)
-    short = [shorten_options(load_config(c), iters) if iters is not None else []
-             for c in configs]
-    runs = plan_runs(work_root, seeds, [*short[1], *shared, *lever],
-                     [*short[0], *shared, *baseline], configs=configs)
-    for run in runs:
-        if not run_is_complete(run.work_dir):
-            train_config(run.config, run.work_dir, run.cfg_options,
-                         f'{run.arm}/seed {run.seed}', in_process=in_process)
-    metrics = [run_metrics(run, loss_window) for run in runs]
-    report = dict(config=config, lever_config=configs[1], iters=iters, seeds=list(seeds),
-                  loss_window=loss_window, lever=list(lever), baseline=list(baseline),
-                  shared=[*short[0], *shared], runs=metrics, summary=summarize(metrics))
-    atomic_write_text(osp.join(work_root, 'lever_check.json'), json.dumps(report, indent=2))
-    atomic_write_text(osp.join(work_root, 'lever_check.md'), to_markdown(report))
-    return report

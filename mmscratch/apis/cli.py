@@ -55,8 +55,8 @@ def user_errors() -> tuple:
     from ..datasets.robust_loading import TooManyBadImages
     from ..engine.hooks import DivergenceError, ScratchGuardError
     from ..utils.work_dir_lock import WorkDirInUse
-    from .train import NothingToResume
-    return (NothingToResume, FileNotFoundError, FileExistsError, NotADirectoryError,
+    # tools/train.py's NothingToResume is a FileNotFoundError
+    return (FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError, PermissionError, ValueError, TooManyBadImages, DivergenceError,
             ScratchGuardError, WorkDirInUse, CheckpointRefused)
 

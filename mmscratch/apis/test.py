@@ -28,8 +28,7 @@ from ..engine.hooks.checkpoint_match_hook import recorded_scratchify
 from ..engine.hooks.run_info_hook import RECIPE_KEY
 from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from ..utils.config_loading import load_config, merge_cfg_options
-from .config_loading import default_work_dir, set_launcher
-from .train import build_runner, ensure_hooks
+from .train import build_runner, default_work_dir, ensure_hooks, set_launcher
 
 TEST_HOOKS = {'CheckpointMatchHook': 'weights that do not fit the model are an error'}
 

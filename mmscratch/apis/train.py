@@ -29,15 +29,31 @@ from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
 from ..utils.config_facts import type_name
-from ..utils.dist import launch_rank, needs_cpu_process_group, shutdown_cpu_process_group
+from ..utils.dist import (launch_rank, needs_cpu_process_group, shutdown_cpu_process_group,
+                          world_size_from_env)
 from ..utils.work_dir_lock import WorkDirLock
 from ..utils.config_loading import load_config, merge_cfg_options
-from .config_loading import (check_train_config, default_work_dir, set_launcher,
-                             world_size_from_env)
+from .preflight import check_train_config
 
 
-class NothingToResume(RuntimeError):
+class NothingToResume(FileNotFoundError):
     """``--resume`` found no checkpoint to resume from."""
+
+
+def default_work_dir(config_path: str) -> str:
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def set_launcher(cfg: Config, launcher: str) -> None:
+    """Record the launcher; on CPU-only machines start gloo DDP ourselves."""
+    from ..utils.dist import (configure_cpu_ddp, init_cpu_process_group,
+                              needs_cpu_process_group)
+    cfg.launcher = launcher
+    if needs_cpu_process_group(launcher):
+        init_cpu_process_group(launcher)
+        configure_cpu_ddp(cfg)
+    if 'LOCAL_RANK' not in os.environ and launcher != 'none':
+        os.environ['LOCAL_RANK'] = '0'
 
 
 def build_parser() -> ToolParser:

@@ -1,6 +1,6 @@
 """Benchmarks of training throughput and of the data pipeline.
 
-``tools/benchmark.py`` is the command line (:mod:`.cli`); the train
+``tools/benchmark.py`` is the command line (:mod:`mmscratch.apis.benchmark`); the train
 benchmark lives in :mod:`.train_bench`, the data-pipeline benchmark in
 :mod:`.data_bench`, synthetic inputs in :mod:`.synthetic` and per-stage
 timers in :mod:`.stages`. Nothing here is imported by ``import mmscratch``:

@@ -97,7 +97,7 @@ class TrainBench:
         from mmengine.config import ConfigDict
         model_cfg = ConfigDict(copy.deepcopy(cfg.model))
         if opts.scale_down:
-            from mmscratch.testing import scale_down_model_cfg
+            from ..models.scale_down import scale_down_model_cfg
             model_cfg = ConfigDict(scale_down_model_cfg(model_cfg, opts.scale_factor))
         self.model = MODELS.build(model_cfg).to(self.device)
         from mmscratch.engine.hooks.channels_last_hook import (

@@ -1,7 +1,8 @@
 """Datasets: the generated shapes dataset, validation, robust loading."""
 from .check import check_coco_dataset
 from .robust_loading import RobustLoadImageFromFile, TooManyBadImages
-from .shapes import SHAPE_CLASSES, dataset_is_complete, generate_shapes_dataset
+from .shapes import dataset_is_complete, generate_shapes_dataset
+from .shapes_render import SHAPE_CLASSES
 from .shapes_dataset import ShapesDataset
 
 __all__ = [

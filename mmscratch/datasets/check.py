@@ -281,6 +281,117 @@ def _check_rle(report, rle, image_id, ann_id, size) -> None:
 
 
 # --------------------------------------------------------------------- check
+def _check_categories(report: DatasetReport, cats: list) -> set:
+    """Category ids, with entries missing fields or repeated reported."""
+    cat_ids = set()
+    for cat in cats:
+        if not isinstance(cat, dict) or 'id' not in cat or 'name' not in cat:
+            report.add('missing_field', f'category entry {cat!r} needs "id" and "name"')
+            continue
+        if cat['id'] in cat_ids:
+            report.add('duplicate_category_id', f'category id {cat["id"]} appears twice')
+        cat_ids.add(cat['id'])
+    return cat_ids
+
+
+def _check_image_entries(report: DatasetReport, images: list, img_dir: str,
+                         check_images: bool) -> Tuple[Dict[Any, Optional[Tuple[int, int]]],
+                                                      List[Tuple[Any, str]]]:
+    """``image id -> (width, height)`` (None where the JSON's size is bad) and
+    the image files to decode, with bad entries reported."""
+    sizes: Dict[Any, Optional[Tuple[int, int]]] = {}
+    files: Dict[str, Any] = {}
+    to_decode = []
+    for img in images:
+        if not isinstance(img, dict) or 'id' not in img:
+            report.add('missing_field', f'image entry without "id": {str(img)[:80]}')
+            continue
+        image_id = img['id']
+        if image_id in sizes:
+            report.add('duplicate_image_id', f'image id {image_id} appears twice', image_id)
+            continue
+        width, height = img.get('width'), img.get('height')
+        if not (isinstance(width, int) and isinstance(height, int)
+                and not isinstance(width, bool) and width > 0 and height > 0):
+            report.add('bad_image_size', f'width={width!r} height={height!r}', image_id)
+            sizes[image_id] = None
+        else:
+            sizes[image_id] = (width, height)
+        name = img.get('file_name')
+        if not isinstance(name, str) or not name:
+            report.add('missing_field', 'image without "file_name"', image_id)
+            continue
+        if name in files:
+            report.add('duplicate_file_name',
+                       f'{name} is also image {files[name]}', image_id)
+        files[name] = image_id
+        if check_images:
+            to_decode.append((image_id, osp.join(img_dir, name)))
+    return sizes, to_decode
+
+
+def _decode_images(report: DatasetReport, to_decode: List[Tuple[Any, str]],
+                   sizes: Dict[Any, Optional[Tuple[int, int]]], workers: int,
+                   progress: bool) -> None:
+    """Open every image file; report unreadable ones and sizes the JSON gets wrong."""
+    if not to_decode:
+        return
+    if workers > 0:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(track(pool.map(_check_image_entry, to_decode, chunksize=16),
+                                 len(to_decode), progress, 'decoding images'))
+    else:
+        results = [_check_image_entry(item)
+                   for item in track(to_decode, enabled=progress, title='decoding images')]
+    for image_id, kind, message, shape in results:
+        if kind is not None:
+            report.add(kind, message, image_id)
+        elif sizes.get(image_id) is not None and shape is not None:
+            width, height = sizes[image_id]
+            if (shape[1], shape[0]) != (width, height):
+                report.add('image_size_mismatch',
+                           f'file is {shape[1]}x{shape[0]}, JSON says {width}x{height}',
+                           image_id)
+
+
+def _check_annotations(report: DatasetReport, anns: list, sizes: dict, cat_ids: set,
+                       tolerance: float) -> set:
+    """Report every problem of every annotation; returns the annotated image ids."""
+    ann_ids = set()
+    annotated = set()
+    for ann in anns:
+        if not isinstance(ann, dict):
+            report.add('missing_field', f'annotation entry {str(ann)[:80]} is not an object')
+            continue
+        ann_id, image_id = ann.get('id'), ann.get('image_id')
+        missing = [k for k in ('id', 'image_id', 'category_id', 'bbox') if k not in ann]
+        if missing:
+            report.add('missing_field', f'annotation without {missing}', image_id, ann_id)
+        if ann_id is not None:
+            if ann_id in ann_ids:
+                report.add('duplicate_annotation_id', f'annotation id {ann_id} appears twice',
+                           image_id, ann_id)
+            ann_ids.add(ann_id)
+        if image_id is not None and image_id not in sizes:
+            report.add('unknown_image_id', f'image id {image_id} is not in "images"',
+                       image_id, ann_id)
+        annotated.add(image_id)
+        if 'category_id' in ann and ann['category_id'] not in cat_ids:
+            report.add('unknown_category_id', f'category id {ann["category_id"]!r} is not in '
+                       f'"categories" ({sorted(cat_ids)})', image_id, ann_id)
+        iscrowd = ann.get('iscrowd', 0)
+        if iscrowd not in (0, 1) or isinstance(iscrowd, float):
+            report.add('iscrowd_invalid', f'iscrowd={iscrowd!r}', image_id, ann_id)
+        area = ann.get('area')
+        if not _is_number(area) or not math.isfinite(float(area)) or area <= 0:
+            report.add('area_invalid', f'area={area!r}', image_id, ann_id)
+        size = sizes.get(image_id)
+        if 'bbox' in ann:
+            _check_bbox(report, ann, image_id, ann_id, size, tolerance)
+        _check_segmentation(report, ann, image_id, ann_id, size, tolerance)
+    return annotated
+
+
 def check_coco_dataset(ann_file: str, img_dir: str, check_images: bool = True,
                        workers: int = 0, tolerance: float = 1.0,
                        progress: bool = False) -> DatasetReport:
@@ -315,98 +426,10 @@ def check_coco_dataset(ann_file: str, img_dir: str, check_images: bool = True,
     report.num_images, report.num_annotations, report.num_categories = \
         len(images), len(anns), len(cats)
 
-    # categories
-    cat_ids = set()
-    for cat in cats:
-        if not isinstance(cat, dict) or 'id' not in cat or 'name' not in cat:
-            report.add('missing_field', f'category entry {cat!r} needs "id" and "name"')
-            continue
-        if cat['id'] in cat_ids:
-            report.add('duplicate_category_id', f'category id {cat["id"]} appears twice')
-        cat_ids.add(cat['id'])
-
-    # images
-    sizes: Dict[Any, Optional[Tuple[int, int]]] = {}
-    files: Dict[str, Any] = {}
-    to_decode = []
-    for img in images:
-        if not isinstance(img, dict) or 'id' not in img:
-            report.add('missing_field', f'image entry without "id": {str(img)[:80]}')
-            continue
-        image_id = img['id']
-        if image_id in sizes:
-            report.add('duplicate_image_id', f'image id {image_id} appears twice', image_id)
-            continue
-        width, height = img.get('width'), img.get('height')
-        if not (isinstance(width, int) and isinstance(height, int)
-                and not isinstance(width, bool) and width > 0 and height > 0):
-            report.add('bad_image_size', f'width={width!r} height={height!r}', image_id)
-            sizes[image_id] = None
-        else:
-            sizes[image_id] = (width, height)
-        name = img.get('file_name')
-        if not isinstance(name, str) or not name:
-            report.add('missing_field', 'image without "file_name"', image_id)
-            continue
-        if name in files:
-            report.add('duplicate_file_name',
-                       f'{name} is also image {files[name]}', image_id)
-        files[name] = image_id
-        if check_images:
-            to_decode.append((image_id, osp.join(img_dir, name)))
-
-    if to_decode:
-        if workers > 0:
-            with ProcessPoolExecutor(workers) as pool:
-                results = list(track(pool.map(_check_image_entry, to_decode, chunksize=16),
-                                     len(to_decode), progress, 'decoding images'))
-        else:
-            results = [_check_image_entry(item)
-                       for item in track(to_decode, enabled=progress, title='decoding images')]
-        for image_id, kind, message, shape in results:
-            if kind is not None:
-                report.add(kind, message, image_id)
-            elif sizes.get(image_id) is not None and shape is not None:
-                width, height = sizes[image_id]
-                if (shape[1], shape[0]) != (width, height):
-                    report.add('image_size_mismatch',
-                               f'file is {shape[1]}x{shape[0]}, JSON says {width}x{height}',
-                               image_id)
-
-    # annotations
-    ann_ids = set()
-    annotated = set()
-    for ann in anns:
-        if not isinstance(ann, dict):
-            report.add('missing_field', f'annotation entry {str(ann)[:80]} is not an object')
-            continue
-        ann_id, image_id = ann.get('id'), ann.get('image_id')
-        missing = [k for k in ('id', 'image_id', 'category_id', 'bbox') if k not in ann]
-        if missing:
-            report.add('missing_field', f'annotation without {missing}', image_id, ann_id)
-        if ann_id is not None:
-            if ann_id in ann_ids:
-                report.add('duplicate_annotation_id', f'annotation id {ann_id} appears twice',
-                           image_id, ann_id)
-            ann_ids.add(ann_id)
-        if image_id is not None and image_id not in sizes:
-            report.add('unknown_image_id', f'image id {image_id} is not in "images"',
-                       image_id, ann_id)
-        annotated.add(image_id)
-        if 'category_id' in ann and ann['category_id'] not in cat_ids:
-            report.add('unknown_category_id', f'category id {ann["category_id"]!r} is not in '
-                       f'"categories" ({sorted(cat_ids)})', image_id, ann_id)
-        iscrowd = ann.get('iscrowd', 0)
-        if iscrowd not in (0, 1) or isinstance(iscrowd, float):
-            report.add('iscrowd_invalid', f'iscrowd={iscrowd!r}', image_id, ann_id)
-        area = ann.get('area')
-        if not _is_number(area) or not math.isfinite(float(area)) or area <= 0:
-            report.add('area_invalid', f'area={area!r}', image_id, ann_id)
-        size = sizes.get(image_id)
-        if 'bbox' in ann:
-            _check_bbox(report, ann, image_id, ann_id, size, tolerance)
-        _check_segmentation(report, ann, image_id, ann_id, size, tolerance)
-
+    cat_ids = _check_categories(report, cats)
+    sizes, to_decode = _check_image_entries(report, images, img_dir, check_images)
+    _decode_images(report, to_decode, sizes, workers, progress)
+    annotated = _check_annotations(report, anns, sizes, cat_ids, tolerance)
     for image_id in sizes:
         if image_id not in annotated:
             report.add('image_without_annotations', 'no annotation', image_id)

@@ -6,7 +6,7 @@ generator's, so configs name the type instead of copying the class list.
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
-from .shapes import SHAPE_CLASSES
+from .shapes_render import SHAPE_CLASSES
 
 
 @DATASETS.register_module()

@@ -76,7 +76,7 @@ def train_dataset_size(cfg: Config) -> int:
     """
     from mmdet.registry import DATASETS
     from mmdet.utils import register_all_modules
-    import mmscratch  # noqa: F401  (registers mmscratch's datasets)
+    from .. import datasets  # noqa: F401  (registers mmscratch's datasets)
 
     register_all_modules(init_default_scope=True)
     return len(DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset)))

@@ -80,8 +80,10 @@ def _safe_checkpoint_type(obj_type):
         return safe if obj_type.split('.')[-1] == CHECKPOINT_HOOK else obj_type
     from mmengine.hooks import CheckpointHook
     if obj_type is CheckpointHook:
-        from ..engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
-        return SafeCheckpointHook
+        # the class of a pure-Python config becomes our class, found through
+        # MMDetection's registry (``import mmscratch`` registered it)
+        from mmdet.registry import HOOKS
+        return HOOKS.get(safe)
     return obj_type
 
 

@@ -43,6 +43,14 @@ def launch_rank() -> int:
     return 0
 
 
+def world_size_from_env() -> int:
+    """The number of processes the launcher started (1 without one)."""
+    for var in ('WORLD_SIZE', 'SLURM_NTASKS'):
+        if os.environ.get(var, '').isdigit():
+            return int(os.environ[var])
+    return 1
+
+
 def needs_cpu_process_group(launcher: str) -> bool:
     return launcher != 'none' and not torch.cuda.is_available()
 

@@ -13,7 +13,7 @@ from mmengine.config import Config
 
 import mmscratch  # noqa: F401
 from mmscratch.apis import train as train_api
-from mmscratch.apis.config_loading import check_train_config, linear_rule_warning
+from mmscratch.apis.preflight import check_train_config, linear_rule_warning
 from mmscratch.utils.config_loading import ConfigError, load_config
 from mmscratch.apis.train import NothingToResume, apply_resume
 

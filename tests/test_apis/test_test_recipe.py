@@ -16,7 +16,7 @@ import torch
 
 from mmscratch.apis import train as train_api
 from mmscratch.checkpoint import load_checkpoint_file, to_plain_data
-from tests.test_integration.demo_run import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
+from mmscratch.testing.demo import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

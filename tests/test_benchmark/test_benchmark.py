@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmscratch.benchmark import cli
+from mmscratch.apis import benchmark as cli
 from mmscratch.benchmark.common import time_stats
 from mmscratch.benchmark.stages import ALL_STAGES, match_stage_modules
 from mmscratch.benchmark.synthetic import generate_coco_images, make_train_batch

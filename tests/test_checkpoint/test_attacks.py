@@ -27,7 +27,7 @@ _LOAD_EVERY_WAY = textwrap.dedent('''
     from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
     from mmscratch.checkpoint import (CheckpointRefused, load_checkpoint_file,
                                       older_checkpoints_readable)
-    from tests.test_checkpoint.toy_runner import make_toy_runner
+    from mmscratch.testing.runners import make_toy_runner
 
     path, work_dir = sys.argv[1], sys.argv[2]
     ways = {
@@ -110,7 +110,7 @@ def test_control_the_object_dtype_forgery_is_a_real_attack(tmp_path):
 
 
 def test_outside_mmscratch_tools_an_older_checkpoint_is_refused_with_a_pointer(tmp_path):
-    from tests.test_reliability.toy import toy_runner
+    from mmscratch.testing.runners import toy_runner
     from mmscratch.checkpoint import CheckpointRefused, load_checkpoint_file
 
     toy_runner(tmp_path, 3, plain_data=False).train()  # stock MMEngine format

@@ -17,7 +17,7 @@ from mmscratch.checkpoint import (CheckpointDataError, CheckpointRefused, from_p
                                   load_checkpoint_file, older_checkpoints_readable,
                                   to_plain_data)
 from mmscratch.checkpoint.plain_data import TAG
-from tests.test_reliability.toy import toy_runner
+from mmscratch.testing.runners import toy_runner
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from mmscratch.datasets.robust_loading import RobustLoadImageFromFile, TooManyBa
 from mmscratch.engine.hooks import BadImageHook
 from mmscratch.datasets.shapes import generate_shapes_dataset
 from mmscratch.datasets.shapes_dataset import ShapesDataset
-from tests.test_reliability.toy import shutdown_workers
+from mmscratch.testing.runners import shutdown_workers
 
 BAD_IDS = (2, 5, 9)  # missing, truncated, not an image
 

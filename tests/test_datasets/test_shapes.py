@@ -15,10 +15,10 @@ from pycocotools.coco import COCO
 
 from mmscratch.datasets import (SHAPE_CLASSES, dataset_is_complete,
                                 generate_shapes_dataset)
-from mmscratch.datasets.shapes import (MIN_FRAGMENT_AREA, MIN_VISIBLE_AREA,
-                                       MIN_VISIBLE_FRACTION, make_image_rng,
-                                       mask_to_polygons, read_dataset_params,
-                                       render_sample)
+from mmscratch.datasets.shapes import mask_to_polygons, read_dataset_params
+from mmscratch.datasets.shapes_render import (MIN_FRAGMENT_AREA, MIN_VISIBLE_AREA,
+                                              MIN_VISIBLE_FRACTION, make_image_rng,
+                                              render_sample)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SMALL_ARGS = dict(num_train=12, num_val=4, image_size=64, seed=3)

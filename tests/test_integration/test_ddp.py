@@ -2,13 +2,15 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from mmscratch.testing.demo import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
 from mmscratch.utils.run_files import read_curve
 
-from .demo_run import DEMO_CONFIG, REPO, make_tiny_dataset, tiny_demo_options
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 

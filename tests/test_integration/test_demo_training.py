@@ -18,7 +18,7 @@ from mmscratch.apis import train as train_api
 from mmscratch.engine.hooks import ScratchGuardError
 from mmscratch.engine.hooks.scratch_guard_hook import norm_summary
 
-from .demo_run import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
+from mmscratch.testing.demo import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
 
 pytestmark = pytest.mark.slow
 

@@ -33,7 +33,7 @@ from mmengine.hooks import Hook
 
 from mmscratch.apis.train import NothingToResume, apply_resume
 from mmscratch.utils import atomic_io
-from tests.test_reliability.toy import toy_runner
+from mmscratch.testing.runners import toy_runner
 
 INTERVAL = 1
 BALLAST = 1 << 18  # 1 MB of float32 in every checkpoint

@@ -18,11 +18,11 @@ import torch
 
 import mmscratch  # noqa: F401
 from mmscratch.apis import train as train_api
+from mmscratch.testing.demo import (CHECKPOINT_INTERVAL, TOTAL_ITERS, count, log_text,
+                                    logged_iterations, logged_records, make_tiny_dataset,
+                                    unique_name, write_demo_config)
+from mmscratch.testing.runners import shutdown_workers
 from tests.test_reliability import crash_hooks  # noqa: F401  (registers NanLossAtHook)
-from tests.test_reliability.demo_cfg import (CHECKPOINT_INTERVAL, TOTAL_ITERS, count,
-                                             log_text, logged_iterations, logged_records,
-                                             make_dataset, unique_name, write_demo_config)
-from tests.test_reliability.toy import shutdown_workers
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def _run(tmp_path, data_root):
 
 
 def test_nan_loss_in_a_demo_run_is_recovered(tmp_path):
-    runner = _run(tmp_path, make_dataset(tmp_path / 'shapes'))
+    runner = _run(tmp_path, make_tiny_dataset(tmp_path / 'shapes', num_val=4))
     shutdown_workers(runner)
     assert runner.iter == TOTAL_ITERS
     log = log_text(tmp_path / 'work')

@@ -9,13 +9,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 import mmscratch  # noqa: F401  (safe torch.load of the checkpoints)
-from tests.test_reliability.demo_cfg import (REPO, TOTAL_ITERS, log_text, make_dataset,
-                                             write_demo_config)
+from mmscratch.testing.demo import (TOTAL_ITERS, log_text, make_tiny_dataset,
+                                    write_demo_config)
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +53,7 @@ def _curve(work_dir):
 @pytest.mark.parametrize('optim_wrapper', ['OptimWrapper', 'BF16OptimWrapper'])
 def test_killed_and_resumed_demo_run_is_bit_identical(tmp_path, optim_wrapper):
     """fp32, and bf16 autocast (BF16OptimWrapper): both resume bit-exactly."""
-    data_root = make_dataset(tmp_path / 'shapes')
+    data_root = make_tiny_dataset(tmp_path / 'shapes', num_val=4)
     wrapper = dict(optim_wrapper=dict(type=optim_wrapper))
     config = write_demo_config(tmp_path / 'demo.py', data_root, HOOKS, **wrapper)
     killing = write_demo_config(

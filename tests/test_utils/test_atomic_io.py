@@ -83,7 +83,7 @@ def test_checkpoint_saves_with_links_planted_at_their_temporary_names(tmp_path):
     code = textwrap.dedent('''
         import os, sys, itertools
         from mmscratch.utils import atomic_io
-        from tests.test_reliability.toy import toy_runner
+        from mmscratch.testing.runners import toy_runner
         work_dir, victim = sys.argv[1], sys.argv[2]
         os.makedirs(work_dir)
         names = ['iter_2.pth', 'iter_4.pth', 'last_checkpoint']

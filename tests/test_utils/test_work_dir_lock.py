@@ -104,7 +104,7 @@ def test_heartbeat_keeps_the_lock_fresh_and_release_removes_only_ours(tmp_path):
 
 
 def test_train_refuses_a_work_dir_that_another_job_holds(tmp_path):
-    from tests.test_integration.demo_run import (DEMO_CONFIG, make_tiny_dataset,
+    from mmscratch.testing.demo import (DEMO_CONFIG, make_tiny_dataset,
                                                  tiny_demo_options)
     data_root = make_tiny_dataset(tmp_path / 'shapes', num_train=2, num_val=1)
     holder = _hold_in_another_process(tmp_path / 'work')

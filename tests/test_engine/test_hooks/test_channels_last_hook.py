@@ -3,15 +3,17 @@ short demo run with the hook (and bf16) trains and checkpoints."""
 import copy
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
 from mmscratch.benchmark.synthetic import make_train_batch
 from mmscratch.engine.hooks import ChannelsLastHook
 from mmscratch.testing import build_model_from_config
-from tests.test_reliability.demo_cfg import REPO, make_dataset, write_demo_config
+from mmscratch.testing.demo import make_tiny_dataset, write_demo_config
+from mmscratch.testing.runners import make_mock_runner
 
-from .mock_runner import make_mock_runner
+REPO = Path(__file__).resolve().parents[2]
 
 DEMO = 'configs/demo/mask_rcnn_gn_shapes.py'
 
@@ -69,7 +71,7 @@ def test_roi_align_reads_nchw_memory():
 
 
 def test_real_run_with_channels_last_and_bf16(tmp_path):
-    data_root = make_dataset(tmp_path / 'shapes')
+    data_root = make_tiny_dataset(tmp_path / 'shapes', num_val=4)
     config = write_demo_config(
         tmp_path / 'demo_nhwc.py', data_root,
         [dict(type='ChannelsLastHook'), dict(type='ExactResumeHook')],

@@ -6,7 +6,7 @@ from mmscratch.utils.run_files import read_curve
 from mmscratch.engine.hooks import ConvergenceCurveHook
 from mmscratch.engine.hooks.convergence_curve_hook import spread_eval_points
 
-from .mock_runner import make_mock_runner
+from mmscratch.testing.runners import make_mock_runner
 
 
 def _metrics(ap):

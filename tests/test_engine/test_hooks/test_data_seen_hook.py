@@ -7,7 +7,7 @@ from mmengine.structures import InstanceData
 from mmscratch.engine.hooks import DataSeenHook
 from mmscratch.engine.hooks.data_seen_hook import count_batch
 
-from .mock_runner import make_mock_runner
+from mmscratch.testing.runners import make_mock_runner
 
 
 def _batch(shapes_and_instances):

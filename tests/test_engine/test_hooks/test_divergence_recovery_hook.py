@@ -16,7 +16,7 @@ from mmengine.runner import find_latest_checkpoint
 import mmscratch  # noqa: F401  (registers the hooks)
 from mmscratch.engine.hooks.divergence_recovery_hook import (DivergenceError,
                                                               DivergenceRecoveryHook)
-from tests.test_reliability.toy import toy_runner
+from mmscratch.testing.runners import toy_runner
 
 NAN = float('nan')
 # by_epoch=False spelled out: without it MMEngine sets the scheduler's end to

@@ -14,7 +14,7 @@ from mmengine.runner import find_latest_checkpoint
 import mmscratch  # noqa: F401  (registers the hooks)
 from mmscratch.engine.hooks.exact_resume_hook import (capture_rng_state,
                                                        restore_rng_state)
-from tests.test_reliability.toy import (CrashAt, CrashHook, shutdown_workers,
+from mmscratch.testing.runners import (CrashAt, CrashHook, shutdown_workers,
                                         state_dicts_equal, toy_runner)
 
 MAX_ITERS = 10

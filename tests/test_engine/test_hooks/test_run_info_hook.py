@@ -2,7 +2,7 @@
 import json
 
 from mmscratch.utils.run_files import read_run_info
-from tests.test_reliability.toy import toy_runner
+from mmscratch.testing.runners import toy_runner
 
 
 def test_a_fresh_run_is_recorded_as_from_scratch(tmp_path):

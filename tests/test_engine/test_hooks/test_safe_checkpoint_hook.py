@@ -19,7 +19,7 @@ from mmscratch.engine.hooks import safe_checkpoint_hook as sch
 from mmscratch.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
 from mmscratch.utils import atomic_io
 from mmscratch.utils.atomic_io import atomic_write_text, remove_stale_temporaries
-from tests.test_reliability.toy import toy_runner
+from mmscratch.testing.runners import toy_runner
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmscratch.engine.hooks import ScratchGuardError, ScratchGuardHook
 from mmscratch.engine.hooks.scratch_guard_hook import norm_summary
 
-from .mock_runner import make_mock_runner
+from mmscratch.testing.runners import make_mock_runner
 
 
 class TinyDetector(nn.Module):

@@ -1,4 +1,4 @@
-"""Command line of ``tools/benchmark.py`` (kept here so it can be imported
+"""``tools/benchmark.py``: the command line of the benchmarks (kept here so it can be imported
 and tested); see ``docs/performance.md`` for usage and measured figures."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from typing import List, Optional
 
 
-from ..apis.cli import CfgOptionsAction, ToolParser
-from .common import alternate
-from .synthetic import COCO_IMAGE_SIZE, COCO_INSTANCES_PER_IMAGE
+from ..benchmark.common import alternate
+from ..benchmark.synthetic import COCO_IMAGE_SIZE, COCO_INSTANCES_PER_IMAGE
+from .cli import CfgOptionsAction, ToolParser
 
 
 def build_parser() -> ToolParser:
@@ -77,7 +77,7 @@ def parse_bench_options(items: List[str]) -> dict:
     import ast
     import dataclasses
 
-    from .train_bench import TrainBenchOptions
+    from ..benchmark.train_bench import TrainBenchOptions
     fields = {f.name for f in dataclasses.fields(TrainBenchOptions)}
     out = {}
     for item in items:
@@ -95,12 +95,12 @@ def parse_bench_options(items: List[str]) -> dict:
 def _make_bench(config: str, args, extra_options=None, bench_options=None):
     cfg_options = dict(args.cfg_options or {}, **(extra_options or {})) or None
     if args.data_only:
-        from .data_bench import DataBench
+        from ..benchmark.data_bench import DataBench
         return DataBench(config, data_dir=args.data_dir, num_images=args.num_images,
                          image_size=tuple(args.image_size),
                          num_instances=args.num_instances, input=args.input,
                          cfg_options=cfg_options, seed=args.seed)
-    from .train_bench import TrainBench, TrainBenchOptions
+    from ..benchmark.train_bench import TrainBench, TrainBenchOptions
     opts = TrainBenchOptions(
         device=args.device, input=args.input, image_size=tuple(args.image_size),
         batch_size=args.batch_size, num_instances=args.num_instances,
@@ -127,7 +127,7 @@ def check_inputs(args) -> None:
     """Bad input is one clear error before anything is built: counts, the configs
     (missing, unparsable) and, for ``--input real``, their data."""
     from ..datasets.config_check import find_missing_dataset_files
-    from .common import load_bench_config
+    from ..benchmark.common import load_bench_config
 
     if args.iters < 1 or args.warmup < 0 or args.block_iters < 1:
         raise ValueError('--iters and --block-iters must be >= 1, --warmup >= 0')

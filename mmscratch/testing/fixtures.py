@@ -1,4 +1,8 @@
-"""Real demo runs shared by the analysis tests (one session-wide fixture).
+"""Pytest fixtures shared across test folders (a plugin: tests/conftest.py
+loads it with ``pytest_plugins``).
+
+``demo_data`` and ``demo_runs``: real demo runs shared by the analysis,
+visualization and launcher tests (session-wide, made once).
 
 Two short from-scratch runs of the demo config on one generated dataset:
 ``a`` (12 iterations, evaluated at 6 and 12) and ``b`` (6 iterations,
@@ -13,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_integration.demo_run import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
+from .demo import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
 
 
 def short_run_options(data_root, total_iters, eval_iters, drops, checkpoint_interval):
@@ -36,7 +40,7 @@ def demo_data(tmp_path_factory):
 @pytest.fixture(scope='session')
 def demo_runs(tmp_path_factory, demo_data):
     """Work dirs of the two real runs: ``{'a': Path, 'b': Path}``."""
-    from mmscratch.apis.train import main
+    from ..apis.train import main
 
     root = tmp_path_factory.mktemp('analysis_runs')
     plans = dict(a=(12, [6, 12], (4, 2), 12, 0), b=(6, [3, 6], (3, 1), 6, 1))

@@ -17,7 +17,7 @@ import mmscratch  # noqa: F401  (registers the loop and the scheduler)
 from mmscratch.engine.runner import ScratchIterBasedTrainLoop
 from mmscratch.recipe.schedule import paper_schedule, scale_schedule
 from mmscratch.engine.schedulers import ScratchScheduleLR
-from tests.test_checkpoint.toy_runner import ToyData, ToyModel
+from mmscratch.testing.runners import ToyData, ToyModel
 
 
 class RecordLR(Hook):

@@ -1,9 +1,13 @@
-"""The demo config (GN Mask R-CNN, configs/demo) shrunk for reliability tests.
+"""The demo config shrunk for the tests: same model, same hooks, a few iterations.
 
-A generated 24-image dataset (6 iterations an epoch at 4 images), 8
-iterations of the paper's schedule, checkpoints every 3 iterations through
-SafeCheckpointHook, val at the end, deterministic mode, the reliability
-hooks on, one train dataloader worker as in the demo.
+* :func:`make_tiny_dataset` / :func:`tiny_demo_options`: a tiny generated
+  shapes dataset and ``--cfg-options`` for a short run of the demo config
+  (the integration and analysis tests).
+* :func:`write_demo_config`: a config file inheriting the demo config with
+  the reliability tests' settings (:data:`TOTAL_ITERS` iterations of the
+  paper's schedule, checkpoints every :data:`CHECKPOINT_INTERVAL` through
+  SafeCheckpointHook, val at the end, deterministic mode, one train
+  dataloader worker as in the demo), and readers of what such a run logged.
 """
 from __future__ import annotations
 
@@ -13,17 +17,40 @@ import uuid
 from pathlib import Path
 from typing import List
 
-from mmscratch.datasets.shapes import generate_shapes_dataset
+from ..apis.demo import data_root_options
+from ..datasets.shapes import generate_shapes_dataset
+from ..utils.config_loading import configs_root
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = str(REPO / 'configs' / 'demo' / 'mask_rcnn_gn_shapes.py')
+DEMO_CONFIG = str(configs_root() / 'demo' / 'mask_rcnn_gn_shapes.py')
 TOTAL_ITERS = 8
 CHECKPOINT_INTERVAL = 3
 
 
-def make_dataset(root: Path) -> str:
-    generate_shapes_dataset(str(root), num_train=24, num_val=4, seed=0)
+def make_tiny_dataset(root: Path, num_train: int = 24, num_val: int = 8, seed: int = 0) -> str:
+    generate_shapes_dataset(str(root), num_train=num_train, num_val=num_val, seed=seed)
     return str(root).rstrip('/') + '/'
+
+
+def tiny_demo_options(data_root: str, total_iters: int = 30, drops=(10, 4), warmup: int = 5,
+                      checkpoint_interval: int = 15, curve_points: int = 3,
+                      workers: int = 0) -> List[str]:
+    """--cfg-options for a short run of the demo config on ``data_root``."""
+    return [
+        *data_root_options(data_root),
+        f'train_cfg.schedule.total_iters={total_iters}',
+        f'train_cfg.schedule.drops_before_end=[{drops[0]},{drops[1]}]',
+        f'train_cfg.schedule.warmup_iters={warmup}',
+        f'train_cfg.val_interval={total_iters}',
+        f'train_dataloader.num_workers={workers}',
+        f'train_dataloader.persistent_workers={workers > 0}',
+        f'val_dataloader.num_workers={workers}',
+        f'val_dataloader.persistent_workers={workers > 0}',
+        f'default_hooks.checkpoint.interval={checkpoint_interval}',
+        'default_hooks.logger.interval=5',
+        'log_processor.window_size=5',
+        f'custom_hooks.1.num_points={curve_points}',
+        'custom_hooks.0.sync_interval=5',
+    ]
 
 
 def write_demo_config(path: Path, data_root: str, custom_hooks: List[dict],

@@ -1,33 +1,18 @@
-"""Pre-flight checks of a config about to train (``tools/train.py``), and launching.
+"""Pre-flight checks of a config about to train (``tools/train.py``): every
+misconfiguration found before anything is built, in one clear error.
 
-Loading itself is :mod:`mmscratch.utils.config_loading`.
+Loading itself is :mod:`mmscratch.utils.config_loading`; launching,
+:mod:`.launch`.
 """
 from __future__ import annotations
 
 import logging
-import os
-import os.path as osp
 
 from mmengine.config import Config
 
 from ..datasets.config_check import find_missing_dataset_files
 from ..utils.config_loading import ConfigError
-
-
-def default_work_dir(config_path: str) -> str:
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def set_launcher(cfg: Config, launcher: str) -> None:
-    """Record the launcher; on CPU-only machines start gloo DDP ourselves."""
-    from ..utils.dist import (configure_cpu_ddp, init_cpu_process_group,
-                              needs_cpu_process_group)
-    cfg.launcher = launcher
-    if needs_cpu_process_group(launcher):
-        init_cpu_process_group(launcher)
-        configure_cpu_ddp(cfg)
-    if 'LOCAL_RANK' not in os.environ and launcher != 'none':
-        os.environ['LOCAL_RANK'] = '0'
+from ..utils.dist import world_size_from_env
 
 
 # ---------------------------------------------------------------------------
@@ -78,13 +63,6 @@ def find_unknown_norm_types(cfg: Config) -> list:
 
     visit(cfg.get('model'), 'model')
     return problems
-
-
-def world_size_from_env() -> int:
-    for var in ('WORLD_SIZE', 'SLURM_NTASKS'):
-        if os.environ.get(var, '').isdigit():
-            return int(os.environ[var])
-    return 1
 
 
 def linear_rule_warning(cfg: Config, world_size: int | None = None) -> str | None:

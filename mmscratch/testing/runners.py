@@ -1,24 +1,79 @@
-"""Tiny MMEngine runners for the reliability tests (fractions of a second each).
+"""Runners for the tests: tiny real MMEngine runs and a mocked runner.
 
-``ToyModel``/``ToyData`` come from ``tests/test_checkpoint/toy_runner.py``; the
-variants here draw random numbers where a detector does (python ``random``,
-numpy and torch in the data pipeline and in the loss), so any RNG state that a
-resume fails to restore changes the trained weights.
+* :func:`make_toy_runner`: a real runner whose checkpoints hold what real
+  ones hold (the message hub logs scalars into ``HistoryBuffer``s with numpy
+  arrays, MultiStepLR's state holds a ``Counter``), in a fraction of a second.
+* :func:`toy_runner`: the reliability tests' variant, drawing random numbers
+  where a detector does (python ``random``, numpy and torch in the data
+  pipeline and in the loss), so any RNG state that a resume fails to restore
+  changes the trained weights; crash and NaN injection.
+* :func:`make_mock_runner`: a ``MagicMock`` runner for hook unit tests (as in
+  MMDetection's hook tests).
+
+MMEngine's ``mmengine/testing/runner_test_case.py`` is the model.
 """
 from __future__ import annotations
 
+import logging
 import random
 import uuid
+from types import SimpleNamespace
 from typing import List, Optional
+from unittest.mock import MagicMock
 
 import numpy as np
 import torch
 import torch.nn as nn
+from mmengine.config import Config
 from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from torch.utils.data import Dataset
 
-from tests.test_checkpoint.toy_runner import ToyData, ToyModel
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, labels, mode='tensor'):
+        out = self.linear(inputs).squeeze(-1)
+        if mode == 'loss':
+            return dict(loss=((out - labels) ** 2).mean())
+        return out
+
+
+class ToyData(Dataset):
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        return dict(inputs=torch.tensor([float(i) / 16, 1.0]),
+                    labels=torch.tensor(float(i % 3)))
+
+
+def make_toy_runner(work_dir, max_iters=4, resume=False, load_from=None, **kwargs):
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyData(), sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=4, num_workers=0, collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        param_scheduler=dict(type='MultiStepLR', milestones=[2], by_epoch=False),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0),
+        resume=resume,
+        load_from=load_from,
+        default_scope='mmengine',
+        **kwargs)
 
 
 class RandomToyData(ToyData):
@@ -149,3 +204,31 @@ def shutdown_workers(runner: Runner) -> None:
     iterator = getattr(getattr(loop, 'dataloader_iterator', None), '_iterator', None)
     if hasattr(iterator, '_shutdown_workers'):
         iterator._shutdown_workers()
+
+
+class _Loader(SimpleNamespace):
+    pass
+
+
+def make_mock_runner(tmp_path, *, model=None, max_iters=100, batch_size=2, steps=(),
+                     val_interval=100, cfg=None, it=0):
+    runner = MagicMock()
+    runner.work_dir = str(tmp_path)
+    runner.iter = it
+    runner.logger = logging.getLogger('mock_runner')
+    runner.message_hub = MessageHub.get_instance(f'mock-{id(runner)}')
+    config_file = tmp_path / 'my_config.py'
+    config_file.write_text('')
+    runner.cfg = Config(cfg or {}, filename=str(config_file))
+    loop = MagicMock()
+    loop.max_iters = max_iters
+    loop.val_begin = 1
+    loop.val_interval = val_interval
+    loop.dataloader = _Loader(batch_size=batch_size)
+    loop.schedule = SimpleNamespace(steps=tuple(steps), describe=lambda: 'schedule')
+    runner.train_loop = loop
+    runner._train_loop = loop
+    runner.train_dataloader = loop.dataloader
+    if model is not None:
+        runner.model = model
+    return runner

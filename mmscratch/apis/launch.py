@@ -1,0 +1,39 @@
+"""Launching training from Python: one run of ``tools/train.py``, in this
+process or a fresh one (the sweeps, the lever check, the mini paper).
+
+Analysis never launches anything (detectron2 keeps ``engine/launch.py``
+apart from its evaluation the same way): the launchers built on this module
+(:mod:`.small_data_sweep`, :mod:`.lever_check`) call the analyses on what
+the runs wrote.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import Sequence
+
+
+def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: str,
+                 in_process: bool = False) -> None:
+    """``tools/train.py CONFIG --work-dir WORK_DIR --cfg-options ...``: in this
+    process (fast to start, for tests and small runs) or in a fresh Python
+    process (the default: every run starts from clean registries and frees
+    its memory when it ends; its output goes to ``WORK_DIR/train.log``)."""
+    argv = [config, '--work-dir', work_dir, '--cfg-options', *cfg_options]
+    os.makedirs(work_dir, exist_ok=True)
+    if in_process:
+        from .train import main
+        main(argv)
+        return
+    code = 'import sys; from mmscratch.apis.train import main; main(sys.argv[1:])'
+    log_path = osp.join(work_dir, 'train.log')
+    with open(log_path, 'w') as log:
+        proc = subprocess.run([sys.executable, '-c', code, *argv],
+                              stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log_path) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f'training {label} failed (exit {proc.returncode}); '
+                           f'log: {log_path}\n{tail}')
