@@ -13,7 +13,7 @@ CONFIG ?=
 GPUS ?= 1
 ARGS ?=
 
-.PHONY: demo test install train clean-venv
+.PHONY: demo test test-fast install train clean-venv
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ demo: $(STAMP)
 # The whole suite; pytest's exit code 5 (nothing collected) is a failure.
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+# The tests not marked slow (no real training runs, subprocess launches or
+# installs): a quick check while developing; `make test` is the whole suite.
+test-fast: $(STAMP)
+	@$(PY) -m pytest -m "not slow" $(PYTEST_ARGS) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 # Train with the project's interpreter, without activating .venv:

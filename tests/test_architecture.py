@@ -79,6 +79,16 @@ def test_the_product_never_imports_its_test_helpers():
     assert not users
 
 
+def test_command_lines_are_parsed_only_by_the_launchers():
+    """Library modules return values and raise errors; argparse is for tools/
+    and the launchers of mmscratch/apis/."""
+    parsers = [str(m.relative_to(PACKAGE)) for m in MODULES if _package_of(m) != 'apis'
+               and any(isinstance(node, (ast.Import, ast.ImportFrom)) and 'argparse' in
+                       [a.name for a in node.names] + [getattr(node, 'module', None)]
+                       for node in ast.walk(ast.parse(m.read_text())))]
+    assert not parsers
+
+
 def test_the_checker_sees_a_climbing_import(tmp_path):
     """The check itself can fail: an engine module importing apis is caught."""
     fake = tmp_path / 'mmscratch'

@@ -32,6 +32,7 @@ from typing import List, Optional, Sequence, Tuple
 from ..datasets.coco_json import read_coco_json
 from ..recipe.schedule import (ITERS_PER_1X, PAPER_BATCH_SIZE, iters_label, paper_schedule,
                                parse_schedule, schedule_label)
+from ..utils.config_facts import type_name
 
 __all__ = ['DatasetStats', 'data_budget', 'config_budget', 'budget_markdown', 'input_pixels',
            'stats_from_annotations', 'coco_train2017_stats', 'schedule_extent',
@@ -96,8 +97,7 @@ def _rescale(size: Tuple[float, float], scale, keep_ratio: bool) -> Tuple[float,
 
 def _apply(transform: dict, sizes: List[Tuple[float, float]]) -> List[Tuple[float, float]]:
     """Image sizes after one pipeline transform (a list of equally likely sizes)."""
-    kind = transform.get('type')
-    kind = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    kind = type_name(transform)
     keep_ratio = transform.get('keep_ratio', False)
     out: List[Tuple[float, float]] = []
     if kind == 'Resize':
@@ -217,8 +217,7 @@ def schedule_extent(text: str) -> dict:
 def config_schedule(cfg) -> dict:
     """Iterations (or epochs) and batch of a config's training schedule."""
     train_cfg = cfg.get('train_cfg') or {}
-    kind = train_cfg.get('type', '')
-    kind = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    kind = type_name(train_cfg)
     per_gpu = (cfg.get('train_dataloader') or {}).get('batch_size', 2)
     base_batch = (cfg.get('auto_scale_lr') or {}).get('base_batch_size')
     if 'schedule' in train_cfg:  # ScratchIterBasedTrainLoop

@@ -107,6 +107,7 @@ def test_names_from_json_that_could_be_paths_are_ignored(tmp_path):
         assert result.arm == 'scratch' and result.schedule == '?'
 
 
+@pytest.mark.slow
 def test_compare_runs_never_executes_a_work_dir(tmp_path):
     """A work dir with booby-trapped .py files (at the dumped config's name, and
     in its log folder): reading it with the tool must not run them."""
@@ -222,6 +223,7 @@ def test_tool_on_real_demo_runs(demo_runs, tmp_path):
     assert '| mask_rcnn_gn_shapes | full | 12 it |' in text
 
 
+@pytest.mark.slow
 def test_hostile_curve_and_scalars_records_are_skipped_not_trusted(tmp_path):
     run = tmp_path / 'runs' / 'mask_rcnn_r50_gn_6x'
     (run / '20260101_000000' / 'vis_data').mkdir(parents=True)

@@ -43,6 +43,7 @@ def test_plan_interleaves_arms_and_gives_the_arm_options_the_last_word():
         lever_check.run_lever_check('a.py', 'root')  # no lever at all
 
 
+@pytest.mark.slow
 def test_real_bf16_check_on_the_demo(tmp_path, demo_data, monkeypatch, capsys):
     root = tmp_path / 'check'
     # the tiny demo's data, workers and logging; the schedule is --iters' own

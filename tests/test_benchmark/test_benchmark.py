@@ -60,6 +60,7 @@ def check_train(res, iters=2):
     assert sum(res['stages_s'].values()) <= res['s_per_iter']['mean'] * 1.02
 
 
+@pytest.mark.slow
 def test_cli_vs_stock_mmdet_baseline(tmp_path):
     """Demo config vs MMDetection's stock Mask R-CNN, both scaled down, in
     one subprocess: stdout is exactly the JSON, also written to --out."""
@@ -82,6 +83,7 @@ def test_cli_vs_stock_mmdet_baseline(tmp_path):
     assert 'ratio (a/b images/s)' in proc.stderr
 
 
+@pytest.mark.slow
 def test_real_data_with_polygon_masks_trains(tmp_path):
     """The demo config on its real (generated) dataset with
     LoadAnnotations(poly2mask=False): PolygonMasks reach the mask head and
@@ -180,6 +182,7 @@ def test_rejects_bad_iteration_counts():
         cli.run(cli.build_parser().parse_args([DEMO, '--iters', '0']))
 
 
+@pytest.mark.slow
 def test_one_lever_per_arm_bf16_and_channels_last():
     """A: the config as it trains with BF16OptimWrapper (from its optim_wrapper)
     and channels_last; B: fp32 (--vs-cfg-options) and NCHW (--vs-bench-options)."""

@@ -69,6 +69,7 @@ def _load_in_fresh_process(path, work_dir, code=_LOAD_EVERY_WAY):
     ('history_buffer_state_shared', 'refusing to load'),
     ('huge_empty_array', 'refusing to load'),
 ])
+@pytest.mark.slow
 def test_forged_numpy_and_history_buffer_pickles_are_refused(tmp_path, attack, reason):
     path = forge.ATTACKS[attack](tmp_path / f'{attack}.pth')
     proc, results = _load_in_fresh_process(path, tmp_path / 'work')
@@ -79,6 +80,7 @@ def test_forged_numpy_and_history_buffer_pickles_are_refused(tmp_path, attack, r
         assert str(path) in line and reason in line, line
 
 
+@pytest.mark.slow
 def test_a_pickle_that_runs_a_command_is_refused_and_runs_nothing(tmp_path):
     sentinel = tmp_path / 'pwned'
     path = forge.runs_a_command(tmp_path / 'evil.pth', sentinel)
@@ -128,6 +130,7 @@ def test_unreadable_files_are_one_clear_refusal(tmp_path, content):
         load_checkpoint_file(str(path), allow_older=True)
 
 
+@pytest.mark.slow
 def test_import_leaves_torch_safe_list_as_it_was():
     # torch registers a few of its own classes when its submodules are first
     # imported; import those (and everything mmscratch stands on) first.
@@ -158,6 +161,7 @@ class _Evil:
         return (os.system, (f'touch {self.sentinel}',))
 
 
+@pytest.mark.slow
 def test_remote_and_model_zoo_checkpoints_are_read_as_data(tmp_path):
     """MMEngine's http/torchvision/open-mmlab loaders go through torch.hub, which
     unpickles without weights_only. A file served over http (loopback only) and
@@ -199,6 +203,7 @@ def test_remote_and_model_zoo_checkpoints_are_read_as_data(tmp_path):
     assert not sentinel.exists()
 
 
+@pytest.mark.slow
 def test_config_texts_are_moved_where_nothing_executes_them(tmp_path):
     """MMEngine's inferencers run Config.fromstring on message_hub.runtime_info.cfg
     or meta.cfg of a checkpoint given without a config."""

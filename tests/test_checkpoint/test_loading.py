@@ -141,6 +141,7 @@ def test_a_stock_mmengine_checkpoint_loads_and_resumes(stock_run, tmp_path):
     assert torch.load(work_dir / 'iter_6.pth')['meta']['iter'] == 6
 
 
+@pytest.mark.slow
 def test_convert_checkpoint_tool(stock_run, tmp_path):
     _, work_dir = stock_run
     out = tmp_path / 'converted.pth'

@@ -288,6 +288,7 @@ def load_cli_module():
     return module
 
 
+@pytest.mark.slow
 def test_cli_generates_and_is_idempotent(tmp_path, capsys):
     out_dir = tmp_path / 'shapes'
     args = ['--out', str(out_dir), '--num-train', '4', '--num-val', '2',

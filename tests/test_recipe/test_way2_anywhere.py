@@ -40,6 +40,7 @@ def _load_from(directory: Path, env=None):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_with_the_editable_install_from_another_directory(tmp_path):
     proc = _load_from(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

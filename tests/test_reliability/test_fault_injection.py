@@ -48,6 +48,7 @@ def test_kills_hit_saves_in_progress(tmp_path):
     assert hits >= 2
 
 
+@pytest.mark.slow
 def test_control_mmengine_checkpoint_hook_loses_the_run(tmp_path):
     # MMEngine deletes the old checkpoint before writing the new one in place:
     # the same kind of kill leaves last_checkpoint naming a deleted file or a

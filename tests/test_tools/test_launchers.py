@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(not (REPO / '.venv' / 'bin' / 'python').is_file(),
                     reason='needs the repo .venv that make install creates')
+@pytest.mark.slow
 def test_launchers_find_the_project_interpreter(tmp_path):
     """After make demo/install, tools/dist_train.sh works without activating .venv:
     no PYTHON, and a PATH without the venv's python."""

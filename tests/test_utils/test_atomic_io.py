@@ -74,6 +74,7 @@ def test_a_failed_write_leaves_no_temporary(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_checkpoint_saves_with_links_planted_at_their_temporary_names(tmp_path):
     """A whole training run in a fresh process: every temporary name the first
     draw would give (checkpoints, last_checkpoint, published model) is a link to

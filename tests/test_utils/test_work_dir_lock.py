@@ -45,6 +45,7 @@ def _write_lock(work_dir, age_s=0.0, **fields):
     return path
 
 
+@pytest.mark.slow
 def test_a_second_live_job_is_refused_naming_the_first(tmp_path):
     holder = _hold_in_another_process(tmp_path)
     try:
@@ -103,6 +104,7 @@ def test_heartbeat_keeps_the_lock_fresh_and_release_removes_only_ours(tmp_path):
     assert json.loads(path.read_text())['token'] == 'theirs'
 
 
+@pytest.mark.slow
 def test_train_refuses_a_work_dir_that_another_job_holds(tmp_path):
     from mmscratch.testing.demo import (DEMO_CONFIG, make_tiny_dataset,
                                                  tiny_demo_options)

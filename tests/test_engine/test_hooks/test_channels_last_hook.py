@@ -13,7 +13,7 @@ from mmscratch.testing import build_model_from_config
 from mmscratch.testing.demo import make_tiny_dataset, write_demo_config
 from mmscratch.testing.runners import make_mock_runner
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 DEMO = 'configs/demo/mask_rcnn_gn_shapes.py'
 

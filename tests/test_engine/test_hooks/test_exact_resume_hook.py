@@ -58,6 +58,7 @@ def test_rng_state_round_trip_through_safe_loader(tmp_path):
 
 
 @pytest.mark.parametrize('num_workers', [0, 2])
+@pytest.mark.slow
 def test_resume_is_bit_identical(tmp_path, num_workers):
     # crash before iteration 8: checkpoint at 6 (interval 3); iteration 7
     # (and its data) is redone, and the sampler starts a new epoch (6 batches

@@ -141,6 +141,7 @@ def test_fills_class_typed_schedulers_of_pure_python_configs(tmp_path):
     assert scheduler.schedule == paper_schedule(2)
 
 
+@pytest.mark.slow
 def test_short_training_follows_the_rule_every_iteration(tmp_path):
     """Written for batch 4, run at batch 2: every count doubles, the LR halves."""
     recorder = RecordLR()
