@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import os.path as osp
@@ -45,11 +46,12 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ..datasets.coco_json import read_coco_json
 from ..datasets.subsets import (load_annotations, make_subset, size_tag, subset_order,
                                 write_annotations)
+from ..utils.atomic_io import atomic_write_text, create_log_file
 from ..utils.config_loading import resolve_config_path
 from ..utils.progress import track, wants_progress
 from ..utils.run_files import read_curve_meta
 from .compare import RunResult, load_run
-from .curves import read_curve
+from .curves import read_curve, save_figure
 
 ARMS = ('scratch', 'pretrained')
 
@@ -142,7 +144,7 @@ def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: 
         return
     code = 'import sys; from mmscratch.apis.train import main; main(sys.argv[1:])'
     log_path = osp.join(work_dir, 'train.log')
-    with open(log_path, 'w') as log:
+    with os.fdopen(create_log_file(log_path), 'w') as log:
         proc = subprocess.run([sys.executable, '-c', code, *argv],
                               stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
@@ -300,10 +302,10 @@ def plot_sweep(rows: List[dict], out_path: str) -> List[str]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_path)
+    save_figure(fig, out_path)
     written = [out_path]
     if out_path.endswith('.png'):
-        fig.savefig(out_path[:-4] + '.svg')
+        save_figure(fig, out_path[:-4] + '.svg')
         written.append(out_path[:-4] + '.svg')
     plt.close(fig)
     return written
@@ -313,18 +315,18 @@ def write_report(results: Dict[tuple, RunResult], work_root: str) -> List[str]:
     """``sweep.md``, ``sweep.csv``, ``sweep.json`` and the plot; returns the files."""
     rows = sweep_rows(results)
     os.makedirs(work_root, exist_ok=True)
+    # the work root is shared: every file is written atomically, never through a link
     md = osp.join(work_root, 'sweep.md')
-    with open(md, 'w') as f:
-        f.write(sweep_markdown(rows))
+    atomic_write_text(md, sweep_markdown(rows))
     csv_path = osp.join(work_root, 'sweep.csv')
-    with open(csv_path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    text = io.StringIO(newline='')
+    writer = csv.DictWriter(text, fieldnames=list(rows[0].keys()))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    atomic_write_text(csv_path, text.getvalue())
     js = osp.join(work_root, 'sweep.json')
-    with open(js, 'w') as f:
-        json.dump(rows, f, indent=1)
+    atomic_write_text(js, json.dumps(rows, indent=1))
     files = [md, csv_path, js]
     try:
         files += plot_sweep(rows, osp.join(work_root, 'sweep.png'))
