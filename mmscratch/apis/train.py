@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import os.path as osp
+import stat
 from typing import Optional, Sequence
 
 from mmengine.config import Config
@@ -187,6 +188,34 @@ def ensure_hooks(cfg: Config, hooks: dict, settings: Optional[dict] = None) -> N
             f'{name} ({hooks[name]})' for name in missing), logger='current')
 
 
+class PlantedLink(FileExistsError):
+    """A link or special file where MMEngine writes without checking."""
+
+
+def refuse_links_at_config_dump(cfg: Config) -> None:
+    """Stop if ``WORK_DIR/<config file name>`` is a link or not a regular file.
+
+    MMEngine's ``Runner`` dumps the config there with a plain ``open(path,
+    'w')``, which follows a link: one planted in a shared work dir under the
+    config's (predictable) name would have the run overwrite any file the user
+    can write. Checked after the work-dir lock is held, just before the Runner
+    is built.
+    """
+    filename = getattr(cfg, 'filename', None)
+    if not filename:
+        return  # MMEngine then names the dump after the run's timestamp
+    path = osp.join(cfg.work_dir, osp.basename(filename))
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = 'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'
+        raise PlantedLink(f'{path} is {kind}; MMEngine writes the config there through a '
+                          'plain open() and would follow it: remove it (or choose another '
+                          '--work-dir)')
+
+
 def build_runner(cfg: Config) -> Runner:
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
@@ -212,6 +241,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
     # on the same work dir stops here with a line naming the first
     lock = WorkDirLock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
     with lock:
+        if launch_rank() == 0:
+            refuse_links_at_config_dump(cfg)
         runner = build_runner(cfg)
         runner.train()
     if needs_cpu_process_group(args.launcher):

@@ -249,3 +249,25 @@ def test_a_fresh_takeover_mutex_is_never_broken_as_a_stale_one(tmp_path, monkeyp
             a_mutex = real_lstat(mutex) if mutex.exists() else None
     assert a_mutex is not None and time.time() - a_mutex.st_mtime < 60
     assert sorted(os.listdir(tmp_path)) == sorted([LOCK_FILE, LOCK_FILE + '.takeover'])
+
+
+def test_train_refuses_a_link_where_mmengine_dumps_the_config(tmp_path):
+    """MMEngine's Runner writes WORK_DIR/<config name> with a plain open(): a
+    link planted there in a shared work dir would be written through."""
+    from tests.test_integration.demo_run import (DEMO_CONFIG, make_tiny_dataset,
+                                                 tiny_demo_options)
+    data_root = make_tiny_dataset(tmp_path / 'shapes', num_train=2, num_val=1)
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    (work_dir / Path(DEMO_CONFIG).name).symlink_to(victim)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), DEMO_CONFIG,
+         '--work-dir', str(work_dir), '--cfg-options', *tiny_demo_options(data_root)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
+    assert 'symbolic link' in errors[0] and 'Traceback' not in proc.stderr
+    assert victim.read_text() == 'precious'
+    assert sorted(os.listdir(work_dir)) == [Path(DEMO_CONFIG).name]  # the lock is gone too
