@@ -29,7 +29,7 @@ from ..engine.hooks.run_info_hook import RECIPE_KEY
 from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from ..utils.config_loading import load_config, merge_cfg_options
 from .config_loading import default_work_dir, set_launcher
-from .train import build_runner, ensure_hooks
+from .train import build_runner, ensure_hooks, refuse_links_at_config_dump
 
 TEST_HOOKS = {'CheckpointMatchHook': 'weights that do not fit the model are an error'}
 
@@ -147,6 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             else list(cfg.test_evaluator)
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
     set_launcher(cfg, args.launcher)
+    refuse_links_at_config_dump(cfg)
     runner = build_runner(cfg)
     metrics = runner.test()
     if needs_cpu_process_group(args.launcher):

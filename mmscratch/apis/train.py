@@ -24,13 +24,14 @@ from typing import Optional, Sequence
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import Runner
 
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
 from ..utils.config_facts import type_name
 from ..utils.dist import launch_rank, needs_cpu_process_group, shutdown_cpu_process_group
+from ..utils.run_files import read_regular_file
 from ..utils.work_dir_lock import WorkDirLock
 from ..utils.config_loading import load_config, merge_cfg_options
 from .config_loading import (check_train_config, default_work_dir, set_launcher,
@@ -89,6 +90,19 @@ def build_parser() -> ToolParser:
     return parser
 
 
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """What ``WORK_DIR/last_checkpoint`` names, as MMEngine's ``find_latest_checkpoint``
+    reads it -- but never blocking on a FIFO planted there, nor following a link."""
+    try:
+        data = read_regular_file(osp.join(work_dir, 'last_checkpoint'), 4096)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise NothingToResume(f'--resume: {osp.join(work_dir, "last_checkpoint")} is not '
+                              f'readable as a file name ({exc})') from None
+    return data.decode('utf-8', errors='replace').strip() or None
+
+
 def apply_resume(cfg: Config, resume: Optional[str], allow_fresh_start: bool) -> None:
     """Set ``cfg.resume``/``load_from`` from ``--resume``, refusing silent restarts."""
     if resume is None:
@@ -99,7 +113,7 @@ def apply_resume(cfg: Config, resume: Optional[str], allow_fresh_start: bool) ->
         cfg.resume = True
         cfg.load_from = resume
         return
-    latest = find_latest_checkpoint(cfg.work_dir)
+    latest = latest_checkpoint(cfg.work_dir)
     if latest is None or not osp.isfile(latest):
         message = (f'--resume: no checkpoint to resume from in {cfg.work_dir} '
                    f'(no readable last_checkpoint)')
