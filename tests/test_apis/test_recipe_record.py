@@ -28,10 +28,11 @@ BUILD = textwrap.dedent('''
     from mmdet.registry import MODELS
     from mmscratch.apis.test import apply_recipe
     from mmscratch.utils.config_loading import load_config
-    cfg = apply_recipe(load_config(sys.argv[1]), sys.argv[2], None)
     init_default_scope('mmdet')
-    MODELS.build(cfg.model.backbone)
-    print('NORM', dict(cfg.model.backbone.norm_cfg))
+    for checkpoint in sys.argv[2:]:
+        cfg = apply_recipe(load_config(sys.argv[1]), checkpoint, None)
+        MODELS.build(cfg.model.backbone)
+        print('NORM', checkpoint, dict(cfg.model.backbone.norm_cfg), flush=True)
 ''')
 
 
@@ -42,10 +43,10 @@ def _checkpoint(path, norm, schedule):
     return path
 
 
-def _build(tmp_path, checkpoint):
+def _build(tmp_path, *checkpoints):
     env_path = f'{REPO}:{tmp_path / "site"}'
     return subprocess.run([sys.executable, '-c', BUILD, str(tmp_path / 'my_mask_rcnn.py'),
-                           str(checkpoint)], cwd=REPO, capture_output=True, text=True,
+                           *map(str, checkpoints)], cwd=REPO, capture_output=True, text=True,
                           timeout=300, env=dict(os.environ, PYTHONPATH=env_path))
 
 
@@ -62,15 +63,12 @@ def test_a_forged_recipe_record_imports_and_builds_nothing(tmp_path):
     (tmp_path / 'my_mask_rcnn.py').write_text(CONFIG)
     forged = _checkpoint(tmp_path / 'forged.pth', dict(type='evil_norm.Norm'),
                          dict(multiple=6))
-    proc = _build(tmp_path, forged)
+    honest = _checkpoint(tmp_path / 'honest.pth',
+                         dict(type='GN', num_groups=16, requires_grad=True), dict(multiple=3))
+    proc = _build(tmp_path, forged, honest)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not sentinel.exists()
     assert 'ignored the recipe it records' in proc.stdout + proc.stderr
-    assert "NORM {'type': 'BN'" in proc.stdout  # the config as given
-
-    honest = _checkpoint(tmp_path / 'honest.pth',
-                         dict(type='GN', num_groups=16, requires_grad=True), dict(multiple=3))
-    proc = _build(tmp_path, honest)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "NORM {'type': 'GN', 'requires_grad': True, 'num_groups': 16}" in proc.stdout
-    assert not sentinel.exists()
+    assert f"NORM {forged} {{'type': 'BN'" in proc.stdout  # the config as given
+    assert f"NORM {honest} {{'type': 'GN', 'requires_grad': True, 'num_groups': 16}}" \
+        in proc.stdout
