@@ -11,6 +11,7 @@ Markdown; --best uses the best AP along each curve instead of the last.
 
 from mmscratch.analysis.compare import load_runs, to_markdown, write_csv
 from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
+from mmscratch.utils.atomic_io import atomic_write_text
 
 
 def main(argv=None):
@@ -30,8 +31,7 @@ def main(argv=None):
     markdown = to_markdown(results, best=args.best)
     print(markdown)
     if args.out_md:
-        with open(args.out_md, 'w') as f:
-            f.write(markdown)
+        atomic_write_text(args.out_md, markdown)
     if args.out_csv:
         write_csv(results, args.out_csv)
     return results

@@ -15,6 +15,7 @@ from mmscratch.analysis.data_budget import (IMAGENET_EPOCHS, budget_markdown, co
 from mmscratch.utils.config_loading import load_config
 from mmscratch.datasets.subsets import parse_size
 from mmscratch.apis.cli import ToolFailure, ToolParser, run_cli
+from mmscratch.utils.atomic_io import atomic_write_text
 
 
 def main(argv=None):
@@ -46,8 +47,7 @@ def main(argv=None):
     print(budget_markdown(budget, budget['schedules']['finetune'], budget['schedules']['scratch'],
                           title=f'Data seen: {name}', epochs=args.images_per_epoch))
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            f.write(to_json(budget))
+        atomic_write_text(args.out_json, to_json(budget))
     return budget
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import glob
+import io
 import json
 import os
 import os.path as osp
@@ -38,6 +39,7 @@ from collections import OrderedDict
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from ..recipe.schedule import iters_label
+from ..utils.atomic_io import atomic_write_text
 from ..utils.run_files import (CURVE_FILE, CURVE_META_FILE, RUN_INFO_FILE, clean_record,
                                read_curve, read_curve_meta, read_run_info, read_text_lines,
                                run_name)
@@ -285,6 +287,12 @@ def load_runs(paths: Iterable[str]) -> List[RunResult]:
 
 
 # -------------------------------------------------------------------- tables
+def _text(value) -> str:
+    """A table cell from a name in someone's work dir: no terminal control
+    sequences, no line breaks, no ``|`` that would add a column."""
+    return ''.join(c if c.isprintable() else '?' for c in str(value)).replace('|', r'\|')
+
+
 def _fmt(value: Optional[float]) -> str:
     return '–' if value is None else f'{value:.1f}'
 
@@ -372,7 +380,8 @@ def to_markdown(results: Sequence[RunResult], title: str = 'Scratch vs ImageNet-
                          and s[0] is not None and p[0] is not None else '–')
                 cells.append(delta)
         data = f'{row["data"]:,}' if row['data'] else 'full'
-        lines.append(f'| {row["model"]} | {data} | {row["schedule"]} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {_text(row["model"])} | {data} | {_text(row["schedule"])} | '
+                     + ' | '.join(cells) + ' |')
     lines += ['', '## Runs', '',
               '| run | config | arm | schedule | iterations | images seen | box AP '
               '| best box AP (iter) | mask AP | source |',
@@ -381,7 +390,8 @@ def to_markdown(results: Sequence[RunResult], title: str = 'Scratch vs ImageNet-
         best_txt = (f'{r.best_bbox:.1f} ({r.best_bbox_iter})' if r.best_bbox is not None else '–')
         images = f'{r.images_seen:,}' if r.images_seen is not None else '–'
         iters = r.iters if r.iters is not None else '–'
-        lines.append(f'| {r.work_dir} | {r.config_name} | {r.arm} | {r.schedule} | {iters} '
+        lines.append(f'| {_text(r.work_dir)} | {_text(r.config_name)} | {r.arm} '
+                     f'| {_text(r.schedule)} | {iters} '
                      f'| {images} | {_fmt(r.bbox)} | {best_txt} | {_fmt(r.segm)} | {r.source} |')
     return '\n'.join(lines) + '\n'
 
@@ -397,8 +407,9 @@ def write_csv(results: Sequence[RunResult], path: str) -> None:
     rows = [r.as_row() for r in results]
     fields = list(rows[0].keys()) if rows else list(RunResult.__dataclass_fields__)
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    text = io.StringIO(newline='')
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    atomic_write_text(path, text.getvalue())  # never through a link planted at PATH

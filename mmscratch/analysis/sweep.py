@@ -9,13 +9,16 @@ from what the runs wrote (their curves and ``run_info.json``), and
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional
 
 from ..datasets.subsets import size_tag
+from ..utils.atomic_io import atomic_write_text
 from ..utils.run_files import read_curve, read_curve_meta
+from ..visualization.curves import save_figure
 from .compare import RunResult
 
 ARMS = ('scratch', 'pretrained')
@@ -119,10 +122,10 @@ def plot_sweep(rows: List[dict], out_path: str) -> List[str]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_path)
+    save_figure(fig, out_path)
     written = [out_path]
     if out_path.endswith('.png'):
-        fig.savefig(out_path[:-4] + '.svg')
+        save_figure(fig, out_path[:-4] + '.svg')
         written.append(out_path[:-4] + '.svg')
     plt.close(fig)
     return written
@@ -132,18 +135,18 @@ def write_report(results: Dict[tuple, RunResult], work_root: str) -> List[str]:
     """``sweep.md``, ``sweep.csv``, ``sweep.json`` and the plot; returns the files."""
     rows = sweep_rows(results)
     os.makedirs(work_root, exist_ok=True)
+    # the work root is shared: every file is written atomically, never through a link
     md = osp.join(work_root, 'sweep.md')
-    with open(md, 'w') as f:
-        f.write(sweep_markdown(rows))
+    atomic_write_text(md, sweep_markdown(rows))
     csv_path = osp.join(work_root, 'sweep.csv')
-    with open(csv_path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    text = io.StringIO(newline='')
+    writer = csv.DictWriter(text, fieldnames=list(rows[0].keys()))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: '' if v is None else v for k, v in row.items()})
+    atomic_write_text(csv_path, text.getvalue())
     js = osp.join(work_root, 'sweep.json')
-    with open(js, 'w') as f:
-        json.dump(rows, f, indent=1)
+    atomic_write_text(js, json.dumps(rows, indent=1))
     files = [md, csv_path, js]
     try:
         files += plot_sweep(rows, osp.join(work_root, 'sweep.png'))

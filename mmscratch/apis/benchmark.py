@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from ..benchmark.common import alternate
 from ..benchmark.synthetic import COCO_IMAGE_SIZE, COCO_INSTANCES_PER_IMAGE
+from ..utils.atomic_io import atomic_write_text
 from .cli import CfgOptionsAction, ToolParser
 
 
@@ -174,8 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     text = json.dumps(out, indent=2)
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+        atomic_write_text(args.out, text + '\n')
     # human-readable digest on stderr, so stdout stays one JSON document
     for res in ([out['a'], out['b']] if 'ratio' in out else [out]):
         print(_summary_line(res), file=sys.stderr)

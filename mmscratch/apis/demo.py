@@ -17,6 +17,7 @@ from .cli import ToolParser
 from ..utils.run_files import read_curve
 from ..visualization.curves import PLOT_FILE
 from ..datasets.shapes import dataset_is_complete, generate_shapes_dataset
+from ..utils.atomic_io import atomic_write_text
 from ..utils.progress import wants_progress
 from . import train as train_api
 
@@ -80,8 +81,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         wall_time_s=round(time.time() - t0, 1),
         curve_png=osp.join(args.work_dir, PLOT_FILE),
         curve=[{k: r.get(k) for k in ('iter', 'bbox_mAP', 'segm_mAP')} for r in curve])
-    with open(osp.join(runner.work_dir, 'demo_results.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+    atomic_write_text(osp.join(runner.work_dir, 'demo_results.json'),
+                      json.dumps(results, indent=1))
     print(f"\nmmscratch demo: trained from scratch for {results['iterations']} iterations "
           f"in {results['wall_time_s'] / 60:.1f} min (2-core CPU figures in README.md)\n"
           f"  COCO bbox AP {results['bbox_AP']:.3f}  segm AP {results['segm_AP']:.3f} "

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from typing import Sequence
 
+from ..utils.atomic_io import create_log_file
+
 
 def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: str,
                  in_process: bool = False) -> None:
@@ -29,7 +31,7 @@ def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: 
         return
     code = 'import sys; from mmscratch.apis.train import main; main(sys.argv[1:])'
     log_path = osp.join(work_dir, 'train.log')
-    with open(log_path, 'w') as log:
+    with os.fdopen(create_log_file(log_path), 'w') as log:
         proc = subprocess.run([sys.executable, '-c', code, *argv],
                               stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:

@@ -22,13 +22,14 @@ from mmengine.logging import print_log
 
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import load_checkpoint_file, older_checkpoints_readable
-from ..recipe.scratchify import (APPLIED_KEY, parse_scratchify_flag, scratchify,
-                                 scratchify_again)
+from ..recipe.scratchify import (APPLIED_KEY, loop_schedule, norm_cfgs,
+                                 parse_scratchify_flag, scratchify, scratchify_again)
 from ..engine.hooks.checkpoint_match_hook import recorded_scratchify
 from ..engine.hooks.run_info_hook import RECIPE_KEY
 from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from ..utils.config_loading import load_config, merge_cfg_options
-from .train import build_runner, default_work_dir, ensure_hooks, set_launcher
+from .train import (build_runner, default_work_dir, ensure_hooks,
+                    refuse_links_at_config_dump, set_launcher)
 
 TEST_HOOKS = {'CheckpointMatchHook': 'weights that do not fit the model are an error'}
 
@@ -73,9 +74,56 @@ def apply_recipe(cfg: Config, checkpoint: str, flag: Optional[str]) -> Config:
     given = osp.splitext(osp.basename(cfg.filename or ''))[0]
     if recorded is None or trained_on != given:
         return cfg
+    problem = recipe_record_problem(recorded)
+    if problem is not None:
+        print_log(f'{checkpoint}: ignored the recipe it records ({problem}): only what '
+                  '--scratchify can produce is applied from a file; pass --scratchify '
+                  'NORM:SCHEDULE to set it', logger='current', level=logging.WARNING)
+        return cfg
     print_log(f'{checkpoint} was trained with --scratchify {recorded["spec"]}: building the '
               'model with that recipe', logger='current', level=logging.WARNING)
     return scratchify_again(cfg, recorded)
+
+
+def _plain_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def recipe_record_problem(recorded: dict) -> Optional[str]:
+    """Why a checkpoint's recorded recipe is not one ``--scratchify`` could have made
+    (None if it is).
+
+    The record is data from a file: its norm becomes every norm layer's
+    ``norm_cfg``, whose ``type`` MMEngine's registry resolves -- a dotted name
+    is *imported* (``get_object_from_string``) and the class built with the
+    record's arguments. So only GN (``num_groups``) and SyncBN exactly as
+    :func:`parse_norm` writes them, and a schedule of numbers that
+    :func:`loop_schedule` accepts, are applied.
+    """
+    norm, schedule = recorded.get('norm'), recorded.get('schedule')
+    known = norm_cfgs()
+    gn = known['gn']
+    norm_ok = isinstance(norm, dict) and (
+        dict(norm) == known['syncbn']
+        or (set(norm) == set(gn) and norm.get('type') == gn['type']
+            and norm.get('requires_grad') is True and type(norm.get('num_groups')) is int
+            and 0 < norm['num_groups'] <= 4096))
+    if not norm_ok:
+        return f'norm {norm!r:.80} is not GN or SyncBN'
+    if not (isinstance(schedule, dict) and all(
+            isinstance(k, str) and (v is None or _plain_number(v) or (
+                isinstance(v, (list, tuple)) and all(_plain_number(x) for x in v)))
+            for k, v in schedule.items())):
+        return f'schedule {schedule!r:.80} is not a dict of numbers'
+    try:
+        loop_schedule(dict(schedule))
+    except Exception as exc:  # noqa: BLE001  (any failure of data from a file: not applied)
+        return f'schedule {schedule!r:.80}: {exc}'
+    for key in ('base_batch_size', 'val_interval'):
+        value = recorded.get(key, 1)
+        if type(value) is not int or value <= 0:
+            return f'{key} {value!r:.40} is not a positive int'
+    return None
 
 
 @older_checkpoints_readable()
@@ -100,6 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             else list(cfg.test_evaluator)
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
     set_launcher(cfg, args.launcher)
+    refuse_links_at_config_dump(cfg)
     runner = build_runner(cfg)
     metrics = runner.test()
     if needs_cpu_process_group(args.launcher):

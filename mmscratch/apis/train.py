@@ -18,12 +18,13 @@ import contextlib
 import logging
 import os
 import os.path as osp
+import stat
 from typing import Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import Runner
 
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
@@ -31,6 +32,7 @@ from ..engine.hooks.channels_last_hook import config_trains_channels_last
 from ..utils.config_facts import type_name
 from ..utils.dist import (launch_rank, needs_cpu_process_group, shutdown_cpu_process_group,
                           world_size_from_env)
+from ..utils.run_files import read_regular_file
 from ..utils.work_dir_lock import WorkDirLock
 from ..utils.config_loading import load_config, merge_cfg_options
 from .preflight import check_train_config
@@ -104,6 +106,19 @@ def build_parser() -> ToolParser:
     return parser
 
 
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """What ``WORK_DIR/last_checkpoint`` names, as MMEngine's ``find_latest_checkpoint``
+    reads it -- but never blocking on a FIFO planted there, nor following a link."""
+    try:
+        data = read_regular_file(osp.join(work_dir, 'last_checkpoint'), 4096)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise NothingToResume(f'--resume: {osp.join(work_dir, "last_checkpoint")} is not '
+                              f'readable as a file name ({exc})') from None
+    return data.decode('utf-8', errors='replace').strip() or None
+
+
 def apply_resume(cfg: Config, resume: Optional[str], allow_fresh_start: bool) -> None:
     """Set ``cfg.resume``/``load_from`` from ``--resume``, refusing silent restarts."""
     if resume is None:
@@ -114,7 +129,7 @@ def apply_resume(cfg: Config, resume: Optional[str], allow_fresh_start: bool) ->
         cfg.resume = True
         cfg.load_from = resume
         return
-    latest = find_latest_checkpoint(cfg.work_dir)
+    latest = latest_checkpoint(cfg.work_dir)
     if latest is None or not osp.isfile(latest):
         message = (f'--resume: no checkpoint to resume from in {cfg.work_dir} '
                    f'(no readable last_checkpoint)')
@@ -203,6 +218,34 @@ def ensure_hooks(cfg: Config, hooks: dict, settings: Optional[dict] = None) -> N
             f'{name} ({hooks[name]})' for name in missing), logger='current')
 
 
+class PlantedLink(FileExistsError):
+    """A link or special file where MMEngine writes without checking."""
+
+
+def refuse_links_at_config_dump(cfg: Config) -> None:
+    """Stop if ``WORK_DIR/<config file name>`` is a link or not a regular file.
+
+    MMEngine's ``Runner`` dumps the config there with a plain ``open(path,
+    'w')``, which follows a link: one planted in a shared work dir under the
+    config's (predictable) name would have the run overwrite any file the user
+    can write. Checked after the work-dir lock is held, just before the Runner
+    is built.
+    """
+    filename = getattr(cfg, 'filename', None)
+    if not filename:
+        return  # MMEngine then names the dump after the run's timestamp
+    path = osp.join(cfg.work_dir, osp.basename(filename))
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = 'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'
+        raise PlantedLink(f'{path} is {kind}; MMEngine writes the config there through a '
+                          'plain open() and would follow it: remove it (or choose another '
+                          '--work-dir)')
+
+
 def build_runner(cfg: Config) -> Runner:
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
@@ -228,6 +271,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
     # on the same work dir stops here with a line naming the first
     lock = WorkDirLock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
     with lock:
+        if launch_rank() == 0:
+            refuse_links_at_config_dump(cfg)
         runner = build_runner(cfg)
         runner.train()
     if needs_cpu_process_group(args.launcher):

@@ -25,6 +25,7 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..utils.atomic_io import atomic_write_text
 from ..utils.progress import track
 
 #: COCO's training size (MMDetection's ``Resize(scale=(1333, 800))``), W x H.
@@ -181,8 +182,6 @@ def generate_coco_images(out_dir: str, num_images: int = 16,
     coco = dict(info=dict(mmscratch_benchmark=key), images=images,
                 annotations=annotations,
                 categories=[dict(id=k + 1, name=n) for k, n in enumerate(classes)])
-    tmp = ann_path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(coco, f)
-    os.replace(tmp, ann_path)  # atomic: a killed run never leaves a half cache
+    # atomic (a killed run never leaves a half cache), never through a planted link
+    atomic_write_text(ann_path, json.dumps(coco))
     return ann_path

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
 import pickle
 import zipfile
 from collections import Counter, OrderedDict
@@ -313,27 +314,51 @@ def _refuse_stand_ins(obj: Any, where: str, seen: set) -> None:
             _refuse_stand_ins(value, f'{where}.__dict__.{key}', seen)
 
 
+def _refuse_what_torch_would_not_unpickle(file) -> None:
+    """Refuse a file ``torch.load`` would not read as a zip checkpoint's pickle.
+
+    Judged by the same functions ``torch.load`` dispatches with, on the same
+    bytes: Python's ``zipfile`` and torch's reader can see different archives
+    in one file (a file can be a numpy checkpoint to the one and a TorchScript
+    archive to the other), so only torch's own answer counts.
+    """
+    from torch import serialization
+
+    start = file.tell()
+    try:
+        if not serialization._is_zipfile(file):
+            _refuse('the older (numpy) format is read only from zip checkpoints '
+                    '(torch >= 1.6)')
+        with serialization._open_zipfile_reader(file) as reader:
+            if serialization._is_torchscript_zip(reader):
+                _refuse('a TorchScript archive, not a checkpoint')  # torch.load runs torch.jit
+    finally:
+        file.seek(start)
+    with zipfile.ZipFile(file) as archive:  # the same, as Python's zipfile sees it
+        if any(n.split('/')[-1] == 'constants.pkl' for n in archive.namelist()):
+            _refuse('a TorchScript archive, not a checkpoint')
+    file.seek(start)
+
+
 def load_legacy_checkpoint(file, map_location=None) -> Any:
     """Load a zip-format checkpoint with numpy/HistoryBuffer values as data.
 
-    ``file`` is a path or a file object (mmscratch's loader passes the bytes
-    it already read, so the file cannot change between its checks and this
-    load). Raises ``pickle.UnpicklingError`` for anything torch's
+    ``file`` is a path (read into memory first) or a seekable file object
+    (mmscratch's loader passes the bytes it already read): every check and the
+    load see the same bytes. Raises ``pickle.UnpicklingError`` for anything torch's
     ``weights_only`` loader would refuse besides the stand-ins' globals, and
     for any use of those globals other than numpy's and MMEngine's own.
     """
-    if not zipfile.is_zipfile(file):
-        _refuse('the older (numpy) format is read only from zip checkpoints (torch >= 1.6)')
-    with zipfile.ZipFile(file) as archive:
-        if any(n.split('/')[-1] == 'constants.pkl' for n in archive.namelist()):
-            _refuse('a TorchScript archive, not a checkpoint')  # torch.load would run torch.jit
-    if hasattr(file, 'seek'):
-        file.seek(0)
+    if not hasattr(file, 'read'):
+        with open(file, 'rb') as f:
+            file = io.BytesIO(f.read())
+    _refuse_what_torch_would_not_unpickle(file)
     # weights_only=False only because torch forbids naming a pickle module
     # otherwise: the module given *is* torch's weights_only unpickler (a copy
-    # with our own safe list), so the same restrictions apply. (TorchScript
-    # archives, which torch.load would hand to torch.jit, are refused by the
-    # caller before this.)
+    # with our own safe list), so the same restrictions apply. What torch.load
+    # does *before* unpickling with weights_only=False -- hand a TorchScript
+    # archive to torch.jit, a non-zip file to its legacy readers -- is refused
+    # just above, judged on these same bytes by torch's own tests.
     loaded = torch.load(file, map_location=map_location, weights_only=False,
                         pickle_module=private_unpickler())
     resolved = _resolve(loaded, 'checkpoint', {})

@@ -49,6 +49,7 @@ from typing import Any, Iterator, Union
 
 import torch
 
+from .bookkeeping import check_bookkeeping
 from .legacy_numpy import LEGACY_GLOBALS, load_legacy_checkpoint
 from .plain_data import CheckpointDataError, from_plain_data
 
@@ -217,7 +218,9 @@ def _move_config_text(checkpoint: dict, source: str) -> None:
 
 
 def prepare_loaded_checkpoint(checkpoint: Any, source: str) -> Any:
-    """Rebuild plain-data entries; move every config text out of executable keys."""
+    """Rebuild plain-data entries; move every config text out of executable keys;
+    drop file bookkeeping that hooks would turn into paths outside the run
+    (:mod:`.bookkeeping`)."""
     try:
         if isinstance(checkpoint, dict):
             if isinstance(checkpoint.get('meta'), dict) and 'config' in checkpoint['meta']:
@@ -227,7 +230,9 @@ def prepare_loaded_checkpoint(checkpoint: Any, source: str) -> Any:
                           'you run with is the config', logger='current',
                           level=logging.WARNING)
             _move_config_text(checkpoint, source)
-        return from_plain_data(checkpoint, osp.basename(str(source)))
+        checkpoint = from_plain_data(checkpoint, osp.basename(str(source)))
+        check_bookkeeping(checkpoint, source)
+        return checkpoint
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:  # malformed entries of a hostile file

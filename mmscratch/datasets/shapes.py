@@ -22,7 +22,6 @@ draw from different random streams, so they never share images.
 """
 import json
 import numbers
-import os
 import re
 from pathlib import Path
 from typing import List, Optional
@@ -30,6 +29,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
+from ..utils.atomic_io import atomic_write_text
 from ..utils.progress import track
 from .shapes_render import SHAPE_CLASSES, SPLITS, ShapeInstance, make_image_rng, render_sample
 
@@ -190,13 +190,9 @@ def _write_split_images(out_dir: Path, split: str, num_images: int,
 
 
 def _write_json_atomically(path: Path, payload: dict) -> None:
-    """Write JSON with fixed formatting via a temp file and ``os.replace``."""
-    temp_path = path.with_name(path.name + '.tmp')
-    with open(temp_path, 'w', encoding='utf-8') as file:
-        json.dump(payload, file, sort_keys=True, separators=(',', ':'))
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temp_path, path)
+    """Write JSON with fixed formatting atomically (an exclusive temporary under an
+    unpredictable name, fsync, ``os.replace``: never through a planted link)."""
+    atomic_write_text(str(path), json.dumps(payload, sort_keys=True, separators=(',', ':')))
 
 
 def _annotation_path(out_dir: Path, split: str) -> Path:

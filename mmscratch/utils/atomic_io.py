@@ -126,14 +126,34 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def append_line(path: str, line: str) -> None:
-    """Append one line to ``path`` durably, refusing a symlink at ``path`` (ELOOP)."""
+    """Append one line to ``path`` durably, refusing a symlink at ``path`` (ELOOP)
+    and a FIFO or device planted there (which would block or swallow the line)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
-                 | getattr(os, 'O_CLOEXEC', 0), 0o644)
+                 | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0), 0o644)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, 'not a regular file', path)
+        os.set_blocking(fd, True)
         write_all(fd, line.encode('utf-8'))
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def create_log_file(path: str) -> int:
+    """``path`` truncated or created for writing a log, never through a link (``ELOOP``)
+    nor into a FIFO or device planted there; returns the fd."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
+                 | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0), 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, 'not a regular file', path)
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _remove_quietly(path: str) -> None:

@@ -5,7 +5,7 @@ config passed on the command line is checked input: anything that goes wrong
 while MMEngine parses it becomes one :class:`ConfigError` naming the file
 (and the line, for syntax errors), never a traceback from inside MMEngine.
 The pre-flight checks of a config that is about to train live in
-``mmscratch.apis.config_loading``.
+``mmscratch.apis.preflight``.
 """
 from __future__ import annotations
 

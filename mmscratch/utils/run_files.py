@@ -12,10 +12,13 @@ a path (:func:`mmscratch.utils.config_facts.is_safe_name`).
 """
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import os.path as osp
 import re
+import stat
 from typing import Any, Dict, Iterable, List
 
 from .atomic_io import append_line, atomic_write_text
@@ -27,17 +30,40 @@ MAX_BYTES = 1 << 20
 _LABEL = re.compile(r'^[A-Za-z0-9_.+ -]{1,32}$')
 
 
-def read_json_file(path: str, max_bytes: int = MAX_BYTES) -> Any:
-    """A JSON file's content, or None if missing, a link, too large or not JSON."""
+def read_regular_file(path: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of someone else's directory, at most ``max_bytes``.
+
+    Never follows a link (``O_NOFOLLOW``), never blocks on a FIFO or a device
+    planted under the name (``O_NONBLOCK``, then only a regular file is read),
+    and reads in a loop (one ``read`` may be short on network file systems).
+    Raises ``OSError`` for a link, a missing or special file, and
+    ``ValueError`` for a file larger than ``max_bytes``.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0)
+                 | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0))
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, max_bytes + 1)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, 'not a regular file', path)
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
     finally:
         os.close(fd)
-    if len(data) > max_bytes:
+    if size > max_bytes:
+        raise ValueError(f'{path}: larger than {max_bytes} bytes; not read')
+    return b''.join(chunks)
+
+
+def read_json_file(path: str, max_bytes: int = MAX_BYTES) -> Any:
+    """A JSON file's content, or None if missing, a link, not a regular file, too
+    large or not JSON."""
+    try:
+        data = read_regular_file(path, max_bytes)
+    except (OSError, ValueError):
         return None
     try:
         return json.loads(data.decode('utf-8'))
@@ -46,42 +72,47 @@ def read_json_file(path: str, max_bytes: int = MAX_BYTES) -> Any:
 
 
 def read_text_lines(path: str, max_bytes: int = 64 * MAX_BYTES) -> list:
-    """The lines of a text file of a work dir, refusing a link and a file too large."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
-    try:
-        data = os.read(fd, max_bytes + 1)
-        while len(data) <= max_bytes:
-            more = os.read(fd, max_bytes + 1 - len(data))
-            if not more:
-                break
-            data += more
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise ValueError(f'{path}: larger than {max_bytes} bytes; not read')
-    return data.decode('utf-8', errors='replace').splitlines()
+    """The lines of a text file of a work dir, refusing a link, a FIFO or device,
+    and a file too large."""
+    return read_regular_file(path, max_bytes).decode('utf-8', errors='replace').splitlines()
+
+
+#: Larger than any iteration, image or batch count a run can have (and exact in a
+#: JSON double): a bigger number in a work dir's file is not a count.
+MAX_COUNT = 2 ** 53
 
 
 def _number(value) -> bool:
-    return type(value) in (int, float)
+    """A finite JSON number of sane size (``NaN``/``Infinity`` and 300-digit
+    integers are not measurements)."""
+    if type(value) is int:
+        return abs(value) < MAX_COUNT
+    return type(value) is float and math.isfinite(value)
+
+
+def _ap_ok(key: str, value) -> bool:
+    """COCO AP is in [0, 1], or -1 (pycocotools' "not measurable"); 7.0 or 1e308
+    would be shown as 700 % or inf: a wrong number, worse than none."""
+    return 'mAP' not in key or value is None or value == -1 or 0 <= value <= 1
 
 
 def clean_record(record) -> Dict[str, Any] | None:
     """A curve / scalars record with only well-typed values, or None if it has no
     integer iteration: numbers and ``None`` stay, lists of ints stay
-    (``lr_steps``), anything else (text where a number belongs) is dropped."""
+    (``lr_steps``), anything else (text where a number belongs, ``NaN``, an AP
+    outside [0, 1], a count beyond :data:`MAX_COUNT`) is dropped."""
     if not isinstance(record, dict):
         return None
     step = record.get('iter', record.get('step'))
-    if type(step) is not int or step < 0:
+    if not _count(step):
         return None
     clean: Dict[str, Any] = {}
     for key, value in record.items():
         if not isinstance(key, str) or len(key) > 64:
             continue
-        if value is None or _number(value):
+        if (value is None or _number(value)) and _ap_ok(key, value):
             clean[key] = value
-        elif isinstance(value, list) and all(type(v) is int for v in value):
+        elif isinstance(value, list) and all(_count(v) for v in value):
             clean[key] = value
     if 'images_seen' in clean and type(clean['images_seen']) is not int:
         del clean['images_seen']
@@ -89,7 +120,7 @@ def clean_record(record) -> Dict[str, Any] | None:
 
 
 def _count(value) -> bool:
-    return type(value) is int and value >= 0
+    return type(value) is int and 0 <= value < MAX_COUNT
 
 
 def read_run_info(work_dir: str) -> Dict[str, Any]:

@@ -26,12 +26,14 @@ import logging
 import os
 import os.path as osp
 import secrets
+import stat
 import sys
 import threading
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 from .atomic_io import host_name, process_is_alive
+from .run_files import read_regular_file
 
 LOCK_FILE = 'run.lock'
 HEARTBEAT_S = 30.0
@@ -81,20 +83,40 @@ class WorkDirLock:
 
     # ------------------------------------------------------------- reading
     def read_holder(self) -> Optional[dict]:
-        """The lock's JSON, or None if it is missing, not a file, or not JSON."""
+        """The lock's JSON, or None if it is missing, not a regular file, or not JSON."""
+        return self._parse(self._content(self.path))
+
+    @staticmethod
+    def _content(path: str) -> Optional[bytes]:
+        """A lock file's bytes; None for a link, FIFO, device (never opened for
+        reading: a FIFO would block), a missing or an oversized file."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
-        except OSError:
+            return read_regular_file(path, _MAX_LOCK_BYTES)
+        except (OSError, ValueError):
             return None
+
+    @staticmethod
+    def _parse(data: Optional[bytes]) -> Optional[dict]:
         try:
-            data = os.read(fd, _MAX_LOCK_BYTES + 1)
-        finally:
-            os.close(fd)
-        try:
-            holder = json.loads(data.decode('utf-8')) if len(data) <= _MAX_LOCK_BYTES else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            holder = json.loads(data.decode('utf-8')) if data is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return None
         return holder if isinstance(holder, dict) else None
+
+    def _observe(self, path: str) -> Optional[Tuple[tuple, float, Optional[bytes]]]:
+        """``(identity, age_s, content)`` of the file at ``path`` now, or None.
+
+        The identity (device, inode, mtime for an empty or unreadable file,
+        content) tells this file from one created under the same name later,
+        even on an inode the file system reused.
+        """
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        content = self._content(path) if stat.S_ISREG(st.st_mode) else None
+        mark = content if content else st.st_mtime_ns
+        return (st.st_dev, st.st_ino, mark), time.time() - st.st_mtime, content
 
     def _age_s(self) -> Optional[float]:
         try:
@@ -164,34 +186,72 @@ class WorkDirLock:
         Two jobs that both found the lock stale must not both remove it: the
         second could remove the fresh lock the first just took. So takeovers
         are serialized by ``run.lock.takeover`` (``O_EXCL``); inside it the
-        lock is read and judged again, and removed only if still stale.
+        lock is read and judged again. Nothing is removed by name after being
+        judged: the file is renamed aside and removed only if it is the very
+        file judged stale (:meth:`_remove_if_unchanged`); a lock that
+        disappeared is left for the caller's next ``O_EXCL`` try. A mutex left
+        by a job that died while taking over is broken the same way.
         """
         mutex = self.path + '.takeover'
         try:
             fd = os.open(mutex, _FLAGS, 0o644)
         except FileExistsError:
-            try:
-                stale = time.time() - os.lstat(mutex).st_mtime > TAKEOVER_STALE_S
-            except FileNotFoundError:
+            seen = self._observe(mutex)
+            if seen is None:
                 return  # it just ended: the caller tries again
-            if not stale:
+            if seen[1] <= TAKEOVER_STALE_S:
                 raise WorkDirInUse(f'work dir {self.work_dir}: another job is taking over its '
                                    f'lock right now ({mutex}); try again') from None
-            os.remove(mutex)  # left by a job that died while taking over
+            if not self._remove_if_unchanged(mutex, seen[0]):  # left by a job that died
+                raise WorkDirInUse(f'work dir {self.work_dir}: another job is taking over its '
+                                   f'lock right now ({mutex}); try again') from None
             return
         os.close(fd)
         try:
-            holder, age = self.read_holder(), self._age_s()
+            seen = self._observe(self.path)
+            if seen is None:
+                return  # gone (its holder ended): the caller's O_EXCL decides
+            identity, age, content = seen
+            holder = self._parse(content)
             reason = self._takeover_reason(holder, age)
             if reason is None:
                 raise self._in_use(holder)
-            try:
-                os.remove(self.path)
-            except FileNotFoundError:
-                return
+            if not self._remove_if_unchanged(self.path, identity):
+                raise self._in_use(self.read_holder())
             _log(f'work dir lock: took over {self.path} from {self.describe(holder)}: {reason}')
         finally:
             os.remove(mutex)
+
+    def _remove_if_unchanged(self, path: str, identity: tuple) -> bool:
+        """Remove ``path`` if it is still the file ``identity`` names.
+
+        Renamed aside first (atomic: one remover gets it), compared, and put
+        back under its name if another job's file took the name meanwhile.
+        """
+        aside = f'{path}.{host_name()}.{os.getpid()}.{self._token}.stale'
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return True  # removed meanwhile: nothing to do
+        seen = self._observe(aside)
+        if seen is not None and seen[0] == identity:
+            os.remove(aside)
+            return True
+        try:
+            os.link(aside, path)  # not ours to remove: back, unless the name is taken again
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system
+            try:
+                os.rename(aside, path)
+                return False
+            except OSError:
+                pass
+        try:
+            os.remove(aside)
+        except FileNotFoundError:
+            pass
+        return False
 
     def _start_heartbeat(self) -> None:
         def beat():

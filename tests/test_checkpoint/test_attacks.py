@@ -245,3 +245,40 @@ def test_a_torchscript_archive_is_not_handed_to_torch_jit(tmp_path):
         load_checkpoint_file(str(path), allow_older=True)
     with pytest.raises(Exception, match='TorchScript'):
         load_legacy_checkpoint(str(path))
+
+
+def test_a_torchscript_archive_hidden_from_python_zipfile_is_not_handed_to_torch_jit(tmp_path):
+    """A polyglot is a numpy checkpoint to Python's ``zipfile`` and TorchScript to
+    torch's reader. It reaches the older-format reader when the file is swapped
+    between the loader's first read and its second (a shared work dir), or when
+    that reader is called directly: torch.load(weights_only=False) would hand it
+    to torch.jit. Refused, and torch.jit.load is never called."""
+    poly = forge.torchscript_numpy_polyglot(tmp_path / 'poly.pth')
+    code = textwrap.dedent('''
+        import sys, numpy as np, torch
+        import mmscratch
+        from mmscratch.checkpoint import loading, CheckpointRefused
+        from mmscratch.checkpoint.legacy_numpy import load_legacy_checkpoint
+        honest, poly = sys.argv[1], sys.argv[2]
+        torch.save({'meta': {'iter': 1}, 'x': np.float64(1.5)}, honest)
+        real_jit_load = torch.jit.load
+        def spy(*args, **kwargs):
+            print('TORCH.JIT.LOAD CALLED')
+            return real_jit_load(*args, **kwargs)
+        torch.jit.load = spy
+        loading._read_bytes = lambda path: open(poly, 'rb').read()  # the swap
+        ways = {'swapped': lambda: loading.load_checkpoint_file(honest, allow_older=True),
+                'legacy reader': lambda: load_legacy_checkpoint(poly)}
+        for name, load in ways.items():
+            try:
+                result = load()
+                print('LOADED', name, type(result).__name__)
+            except Exception as exc:  # CheckpointRefused, UnpicklingError
+                print('REFUSED', name, exc)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'honest.pth'), poly],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'TORCH.JIT.LOAD CALLED' not in proc.stdout, proc.stdout
+    refusals = [line for line in proc.stdout.splitlines() if line.startswith('REFUSED')]
+    assert len(refusals) == 2 and all('TorchScript' in r for r in refusals), proc.stdout

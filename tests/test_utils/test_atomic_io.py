@@ -109,3 +109,60 @@ def test_checkpoint_saves_with_links_planted_at_their_temporary_names(tmp_path):
     assert (work_dir / 'last_checkpoint').read_text().endswith('iter_4.pth')
     links = [p for p in work_dir.iterdir() if p.is_symlink()]
     assert len(links) == 3
+
+
+def test_reports_and_datasets_are_never_written_through_planted_links(tmp_path):
+    """Every fixed or predictable name the sweep report, the shapes dataset and the
+    benchmark's image cache write (outputs and the ``NAME.tmp`` temporaries they
+    used to have) is a link to the victim: the victim is untouched, the files
+    are written."""
+    from mmscratch.analysis.compare import RunResult, parse_config_name
+    from mmscratch.analysis.sweep import write_report
+    from mmscratch.benchmark.synthetic import generate_coco_images
+    from mmscratch.datasets.shapes import generate_shapes_dataset
+
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+
+    def plant(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(victim)
+
+    root = tmp_path / 'sweep'
+    for name in ('sweep.md', 'sweep.csv', 'sweep.json', 'sweep.png', 'sweep.svg'):
+        plant(root / name)
+    key = parse_config_name('mask_rcnn_r50_gn_1k_scratch')
+    result = RunResult(work_dir='w', config_name=key.name, key=key, arm='scratch',
+                       schedule='1x', iters=10, bbox=30.0, best_bbox=31.0, best_bbox_iter=5)
+    files = write_report({(1000, 'scratch'): result}, str(root))
+    assert len(files) == 5 and not any(Path(f).is_symlink() for f in files)
+    assert '31.0' in (root / 'sweep.md').read_text()
+
+    shapes = tmp_path / 'shapes'
+    for split in ('train', 'val'):
+        plant(shapes / 'annotations' / f'instances_{split}.json.tmp')
+    generate_shapes_dataset(shapes, num_train=1, num_val=1, image_size=32)
+    assert (shapes / 'annotations' / 'instances_val.json').read_text().startswith('{')
+
+    cache = tmp_path / 'bench'
+    plant(cache / 'instances.json.tmp')
+    generate_coco_images(str(cache), num_images=1, image_size=(32, 32), num_instances=1)
+    assert (cache / 'instances.json').read_text().startswith('{')
+    assert victim.read_text() == 'precious'
+
+
+def test_log_files_refuse_links_and_fifos(tmp_path):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    (tmp_path / 'train.log').symlink_to(victim)
+    with pytest.raises(OSError):
+        atomic_io.create_log_file(str(tmp_path / 'train.log'))
+    os.mkfifo(tmp_path / 'fifo.log')
+    with pytest.raises(OSError):  # ENXIO: no reader; never a blocked writer
+        atomic_io.create_log_file(str(tmp_path / 'fifo.log'))
+    with pytest.raises(OSError):
+        atomic_io.append_line(str(tmp_path / 'fifo.log'), '{}\n')
+    (tmp_path / 'old.log').write_text('old run')
+    with os.fdopen(atomic_io.create_log_file(str(tmp_path / 'old.log')), 'w') as log:
+        log.write('new')
+    assert (tmp_path / 'old.log').read_text() == 'new' and victim.read_text() == 'precious'

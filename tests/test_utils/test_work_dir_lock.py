@@ -106,8 +106,7 @@ def test_heartbeat_keeps_the_lock_fresh_and_release_removes_only_ours(tmp_path):
 
 @pytest.mark.slow
 def test_train_refuses_a_work_dir_that_another_job_holds(tmp_path):
-    from mmscratch.testing.demo import (DEMO_CONFIG, make_tiny_dataset,
-                                                 tiny_demo_options)
+    from mmscratch.testing.demo import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
     data_root = make_tiny_dataset(tmp_path / 'shapes', num_train=2, num_val=1)
     holder = _hold_in_another_process(tmp_path / 'work')
     try:
@@ -166,3 +165,109 @@ def test_the_holder_is_printed_as_plain_text(tmp_path):
     with pytest.raises(WorkDirInUse) as info:
         WorkDirLock(str(tmp_path)).acquire()
     assert '\x1b' not in str(info.value) and '\x07' not in str(info.value)
+
+
+def test_a_fifo_or_link_planted_as_the_lock_is_judged_without_blocking(tmp_path):
+    """Opening a FIFO for reading blocks until someone writes to it: a FIFO
+    planted as run.lock must be an unreadable lock, not a hung job. A link is
+    never followed (the file it points to is never written)."""
+    code = textwrap.dedent('''
+        import os, sys
+        from mmscratch.utils.work_dir_lock import WorkDirInUse, WorkDirLock
+        work_dir = sys.argv[1]
+        os.mkfifo(os.path.join(work_dir, 'run.lock'))
+        try:
+            WorkDirLock(work_dir).acquire()
+        except WorkDirInUse as exc:
+            print('REFUSED', exc)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code, str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'REFUSED' in proc.stdout and 'an unreadable lock' in proc.stdout, proc.stdout
+
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    link = work_dir / LOCK_FILE
+    link.symlink_to(victim)
+    with pytest.raises(WorkDirInUse, match='an unreadable lock'):
+        WorkDirLock(str(work_dir)).acquire()  # fresh: someone may be writing it
+    os.utime(link, (time.time() - 3600,) * 2, follow_symlinks=False)
+    with WorkDirLock(str(work_dir)) as lock:  # stale: taken over, the link removed
+        assert lock.read_holder()['pid'] == os.getpid()
+    assert victim.read_text() == 'keep me'
+
+
+def test_a_lock_that_vanished_during_a_takeover_is_not_removed_after_another_job_took_it(
+        tmp_path, monkeypatch):
+    """A found a dead job's lock. Inside A's takeover the dead lock is gone
+    (removed by hand) and job C takes the work dir at once: A must see C's
+    fresh lock and stop, never remove it."""
+    path = _write_lock(tmp_path, 3600.0, host='dead-node', pid=1, token='old')
+    c_lock = json.dumps(dict(host=host_name(), pid=os.getpid(), token='job-c'))
+    real_lstat, calls = os.lstat, []
+
+    def lstat(p, *args, **kwargs):
+        if str(p) == str(path):
+            calls.append(p)
+            if len(calls) == 2:  # A's look inside the takeover falls in the gap
+                path.unlink()
+                path.write_text(c_lock)  # ... after which C takes the work dir
+                raise FileNotFoundError(2, 'No such file or directory', str(p))
+        return real_lstat(p, *args, **kwargs)
+
+    monkeypatch.setattr(os, 'lstat', lstat)
+    with pytest.raises(WorkDirInUse, match='in use by another run'):
+        WorkDirLock(str(tmp_path)).acquire()
+    assert json.loads(path.read_text())['token'] == 'job-c'
+
+
+def test_a_fresh_takeover_mutex_is_never_broken_as_a_stale_one(tmp_path, monkeypatch):
+    """B judged a dead job's takeover mutex stale; before B breaks it, A broke it
+    and now holds a fresh one. B must leave A's mutex alone."""
+    _write_lock(tmp_path, 3600.0, host='dead-node', pid=1, token='old')
+    mutex = tmp_path / (LOCK_FILE + '.takeover')
+    mutex.write_text('')
+    os.utime(mutex, (time.time() - 120,) * 2)
+    real_lstat, swapped = os.lstat, []
+
+    def lstat(p, *args, **kwargs):
+        result = real_lstat(p, *args, **kwargs)
+        if str(p) == str(mutex) and not swapped:
+            swapped.append(True)
+            mutex.unlink()
+            mutex.write_text('')  # A's fresh mutex
+        return result
+
+    monkeypatch.setattr(os, 'lstat', lstat)
+    a_mutex = None
+    with pytest.raises(WorkDirInUse, match='taking over'):
+        try:
+            WorkDirLock(str(tmp_path)).acquire()
+        finally:
+            a_mutex = real_lstat(mutex) if mutex.exists() else None
+    assert a_mutex is not None and time.time() - a_mutex.st_mtime < 60
+    assert sorted(os.listdir(tmp_path)) == sorted([LOCK_FILE, LOCK_FILE + '.takeover'])
+
+
+def test_train_refuses_a_link_where_mmengine_dumps_the_config(tmp_path):
+    """MMEngine's Runner writes WORK_DIR/<config name> with a plain open(): a
+    link planted there in a shared work dir would be written through."""
+    from mmscratch.testing.demo import DEMO_CONFIG, make_tiny_dataset, tiny_demo_options
+    data_root = make_tiny_dataset(tmp_path / 'shapes', num_train=2, num_val=1)
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    (work_dir / Path(DEMO_CONFIG).name).symlink_to(victim)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), DEMO_CONFIG,
+         '--work-dir', str(work_dir), '--cfg-options', *tiny_demo_options(data_root)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
+    assert 'symbolic link' in errors[0] and 'Traceback' not in proc.stderr
+    assert victim.read_text() == 'precious'
+    assert sorted(os.listdir(work_dir)) == [Path(DEMO_CONFIG).name]  # the lock is gone too

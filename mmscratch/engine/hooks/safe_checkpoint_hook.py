@@ -53,6 +53,7 @@ from mmengine.hooks import CheckpointHook
 from mmdet.registry import HOOKS
 
 from ...checkpoint import to_plain_data
+from ...checkpoint.bookkeeping import KEEP_IDS_KEY, valid_steps
 from ...utils.atomic_io import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
 
 #: Message-hub key listing checkpoint steps whose deletion is still due. It is
@@ -84,6 +85,14 @@ class SafeCheckpointHook(CheckpointHook):
     """
 
     def before_train(self, runner) -> None:
+        # CheckpointHook.before_train deletes OUT_DIR/filename_tmpl.format(step)
+        # for old keep_ckpt_ids: only iteration numbers may get there, however
+        # the message hub was filled (mmscratch's loader checks it as well)
+        kept = runner.message_hub.runtime_info.get(KEEP_IDS_KEY)
+        if kept is not None and not valid_steps(kept):
+            runner.logger.warning(f'SafeCheckpointHook: ignoring {KEEP_IDS_KEY} {kept!r:.120} '
+                                  '(not a list of iteration numbers)')
+            runner.message_hub.runtime_info.pop(KEEP_IDS_KEY)
         super().before_train(runner)
         self._local = (self.file_client_args is None and isinstance(
             get_file_backend(self.out_dir, backend_args=self.backend_args), LocalBackend))

@@ -225,3 +225,47 @@ def test_a_path_through_another_directory_is_never_deleted(tmp_path):
     assert target.exists()
     hook._remove_path(runner, str(target))
     assert not target.exists()
+
+
+@pytest.mark.parametrize('hook_type', ['SafeCheckpointHook', 'CheckpointHook'])
+def test_bookkeeping_through_a_planted_link_deletes_nothing_outside(tmp_path, hook_type):
+    """A co-user plants ``WORK/iter_x -> ~/precious`` and a checkpoint whose
+    ``keep_ckpt_ids`` holds ``'x/victim'``: MMEngine's ``CheckpointHook.before_train``
+    would delete ``WORK/iter_x/victim.pth``, i.e. ``~/precious/victim.pth``, and
+    its ``best_ckpt`` any file at all. Neither hook may delete either, on resume
+    through MMEngine's own load path."""
+    from mmscratch.checkpoint import load_checkpoint_file, to_plain_data
+
+    outside = tmp_path / 'precious'
+    outside.mkdir()
+    victims = [outside / 'victim.pth', outside / 'notes.txt']
+    for victim in victims:
+        victim.write_text('keep me')
+    work_dir = tmp_path / 'work'
+    options = dict(type=hook_type, interval=2, max_keep_ckpts=1)
+    toy_runner(work_dir, 2, val_interval=2, checkpoint=options).train()
+    (work_dir / 'iter_x').symlink_to(outside, target_is_directory=True)
+    path = work_dir / 'iter_2.pth'
+    ckpt = load_checkpoint_file(str(path))
+    info = ckpt['message_hub']['runtime_info']
+    info['keep_ckpt_ids'] = ['x/victim', 2]
+    info['best_ckpt'] = str(victims[1])
+    info['best_score'] = float('inf')  # the next validation is a new best
+    torch.save(to_plain_data(ckpt), path)
+    runner = toy_runner(work_dir, 4, val_interval=2, resume=True, load_from=str(path),
+                        checkpoint=dict(options, save_best='mse', rule='less'))
+    runner.train()
+    assert all(v.read_text() == 'keep me' for v in victims)
+    assert runner.iter == 4 and 'iter_4.pth' in _files(work_dir)
+
+
+def test_safe_hook_checks_keep_ids_however_the_message_hub_was_filled(tmp_path):
+    outside = tmp_path / 'precious'
+    outside.mkdir()
+    (outside / 'victim.pth').write_text('keep me')
+    work_dir = tmp_path / 'work'
+    runner = toy_runner(work_dir, 2, checkpoint=dict(interval=2, max_keep_ckpts=1))
+    (work_dir / 'iter_x').symlink_to(outside, target_is_directory=True)
+    runner.message_hub.update_info('keep_ckpt_ids', ['x/victim', 1])
+    runner.train()
+    assert (outside / 'victim.pth').read_text() == 'keep me'
