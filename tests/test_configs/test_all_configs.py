@@ -249,7 +249,10 @@ def test_lsj_optimizer_and_schedule(path):
     factor = epochs // 100
     assert schedule.total_iters == 184_375 * factor == epochs * 118_000 // 64
     assert schedule.steps == (163_889 * factor, 177_546 * factor)
-    assert (schedule.warmup_iters, schedule.warmup_factor) == (500, 0.067)
+    # detectron2's warm-up is a fraction of training (warmup_length=500 / max_iter),
+    # so 500, 1000 and 2000 iterations at 100, 200 and 400 epochs
+    assert (schedule.warmup_iters, schedule.warmup_factor) == (
+        {100: 500, 200: 1000, 400: 2000}[epochs], 0.067)
     assert cfg.model.rpn_head.num_convs == 2
 
 
