@@ -9,4 +9,5 @@ _base_ = [
     '../_base_/datasets/coco_instance_ms.py',
     '../_base_/schedules/scratch_9x.py',
     '../_base_/scratch_runtime.py',
+    '../_base_/coco_tta.py',  # tools/test.py --tta: the paper's "+ test aug"
 ]
