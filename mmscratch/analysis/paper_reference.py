@@ -277,8 +277,13 @@ def config_references(folder: str, stem: str) -> List[Reference]:
     number from another setting is never borrowed.
     """
     if stem.endswith(DETECTRON_INIT_SUFFIX):
-        # the same recipe with Detectron's backbone init: the same targets
-        return config_references(folder, stem[:-len(DETECTRON_INIT_SUFFIX)])
+        # the same recipe with Detectron's backbone init: the same targets, and
+        # Detectron's own run is now the same recipe in every respect
+        return [dataclasses.replace(ref, note="the paper's own run: the same box AP, and the "
+                                    "mask AP; the same backbone/FPN init as this config "
+                                    "(Caffe2's XavierFill)")
+                if ref.source == 'Detectron' else ref
+                for ref in config_references(folder, stem[:-len(DETECTRON_INIT_SUFFIX)])]
     refs: List[Reference] = []
     match = _PAPER_NAME.fullmatch(stem)
     if match and folder in ARMS:
