@@ -138,3 +138,25 @@ def test_config_headers_name_their_sources_and_repeat_no_number(folder):
             assert named in header.replace(' ', '') or named in header, (path.name, named)
         if refs:
             assert f'configs/{folder}/README.md' in header.replace(' ', ''), path.name
+
+
+def test_the_readme_quotes_the_one_source():
+    """The user's guide shows a few reference numbers: they are paper_reference's."""
+    from mmscratch.analysis.paper_reference import BEST, BOX_AP_BY_SCHEDULE, SMALL_DATA
+    text = (REPO / 'README.md').read_text()
+
+    def row(prefix):
+        line = next(l for l in text.splitlines() if l.startswith(prefix))
+        return [c.strip() for c in line.strip('|').split('|')[1:]]
+
+    for arm, label in (('scratch', '(random init)'), ('pretrained', '(ImageNet)')):
+        cells = row(f'| `configs/{arm}/mask_rcnn_r50_gn_Nx.py` {label}')
+        table = BOX_AP_BY_SCHEDULE[('r50', arm)]
+        assert cells == [f'{table[s]:.1f}' for s in ('2x', '3x', '4x', '5x', '6x')]
+    scratch, pretrained = BEST[('r50', 'scratch')], BEST[('r50', 'pretrained')]
+    assert f"# paper: {scratch['bbox']} box / {scratch['segm']} mask AP" in text
+    assert f"# its ImageNet twin: {pretrained['bbox']} / {pretrained['segm']}" in text
+    cells = row('| paper: pretrained / scratch box AP')
+    sizes = (1_000, 3_500, 10_000, 35_000)
+    assert cells == [f"{SMALL_DATA[n]['pretrained']:.1f} / {SMALL_DATA[n]['scratch']:.1f}"
+                     for n in sizes]
