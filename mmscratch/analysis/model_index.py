@@ -193,8 +193,8 @@ def readme(folder: str, facts: List[ConfigFacts]) -> str:
     by_detector = {name: items for name, items in by_detector.items() if items}
     for detector, items in by_detector.items():
         lines += [f'## {detector}', '',
-                  '| config | schedule (iterations @ batch, LR steps) | init | target box / mask AP '
-                  '| source of the target |',
+                  '| config | schedule (iterations @ batch, LR steps) | init '
+                  '| target box / mask AP | source of the target |',
                   '|---|---|---|---|---|']
         for item in items:
             name = f'[`{item.stem}`]({item.stem}.py)' + (' (TTA)' if item.tta else '')

@@ -172,10 +172,10 @@ DETECTRON_GN: Dict[Tuple[str, str, str], Tuple[str, float, float]] = {
                                   40.3, 35.7),
     ('r50', 'pretrained', '3x'): ('configs/04_2018_gn_baselines/e2e_mask_rcnn_R-50-FPN_3x_gn.yaml',
                                   40.8, 36.1),
-    ('r101', 'pretrained', '2x'): ('configs/04_2018_gn_baselines/e2e_mask_rcnn_R-101-FPN_2x_gn.yaml',
-                                   41.8, 36.8),
-    ('r101', 'pretrained', '3x'): ('configs/04_2018_gn_baselines/e2e_mask_rcnn_R-101-FPN_3x_gn.yaml',
-                                   42.3, 37.2),
+    ('r101', 'pretrained', '2x'): (
+        'configs/04_2018_gn_baselines/e2e_mask_rcnn_R-101-FPN_2x_gn.yaml', 41.8, 36.8),
+    ('r101', 'pretrained', '3x'): (
+        'configs/04_2018_gn_baselines/e2e_mask_rcnn_R-101-FPN_3x_gn.yaml', 42.3, 37.2),
     ('r50', 'scratch', '3x'): (
         'configs/04_2018_gn_baselines/scratch_e2e_mask_rcnn_R-50-FPN_3x_gn.yaml', 39.5, 35.2),
     ('r101', 'scratch', '3x'): (
@@ -201,19 +201,19 @@ PEERS: Dict[str, Tuple[Reference, ...]] = {
         Reference('detectron2', _D2_ZOO, 'configs/Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml',
                   39.9, 36.6, primary=False, note=_D2_MULTI_SCALE),),
     'scratch/mask_rcnn_r50_gn_ms_9x': (
-        Reference('detectron2', 'PAPER_RECIPE.md (detectron2 MODEL_ZOO.md)',
+        Reference('detectron2', _D2_ZOO,
                   'configs/Misc/scratch_mask_rcnn_R_50_FPN_9x_gn.yaml', 43.7, 39.6, primary=True,
                   note='the same images seen (202.5k iterations at batch 64, LR 0.08, steps '
                        '187.5k/197.5k); warm-up 1000 iterations from 0.001; scales 640-800 in '
                        'steps of 32; input divided by the ImageNet std'),),
     'scratch/mask_rcnn_r50_syncbn_ms_9x': (
-        Reference('detectron2', 'PAPER_RECIPE.md (detectron2 MODEL_ZOO.md)',
+        Reference('detectron2', _D2_ZOO,
                   'configs/Misc/scratch_mask_rcnn_R_50_FPN_9x_syncbn.yaml', 43.6, 39.3,
                   primary=True,
                   note='as the GN 9x run, and PreciseBN before evaluation (TEST.PRECISE_BN, '
                        'inherited from Misc/mask_rcnn_R_50_FPN_3x_syncbn.yaml)'),),
     'scratch/mask_rcnn_r50_syncbn_lsj_100e': (
-        Reference('detectron2', 'PAPER_RECIPE.md (detectron2 MODEL_ZOO.md)',
+        Reference('detectron2', _D2_ZOO,
                   'configs/new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py', 44.6, 40.3,
                   primary=True,
                   note="caffe-style backbone (stride_in_1x1=True, BGR input, std 1) and "
@@ -226,7 +226,7 @@ PEERS: Dict[str, Tuple[Reference, ...]] = {
                        'heads, epoch-based (RepeatDataset)'),
     ),
     'scratch/mask_rcnn_r50_syncbn_lsj_400e': (
-        Reference('detectron2', 'PAPER_RECIPE.md (detectron2 MODEL_ZOO.md)',
+        Reference('detectron2', _D2_ZOO,
                   'configs/new_baselines/mask_rcnn_R_50_FPN_400ep_LSJ.py', 47.4, 42.5,
                   primary=True,
                   note="caffe-style backbone (stride_in_1x1=True, BGR input, std 1) and "

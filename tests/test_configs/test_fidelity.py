@@ -61,7 +61,8 @@ def norm_placement() -> List[str]:
 
 
 def gn_groups_and_epsilon() -> List[str]:
-    groups = {v['num_groups'] for k, v in walk(plain(config(R50_3X).model)) if k.endswith('norm_cfg')}
+    groups = {v['num_groups'] for k, v in walk(plain(config(R50_3X).model))
+              if k.endswith('norm_cfg')}
     eps = {m.eps for _, m in norm_layers(scaled_model(R50_3X))}
     assert len(groups) == len(eps) == 1
     return [f'{groups.pop()} groups, eps {eps.pop():g}']
@@ -178,7 +179,8 @@ def pipeline_and_nms_at_test() -> List[str]:
         resize = [t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
         rcnn = cfg.model.test_cfg.rcnn
         found.add(f"{min(resize['scale'])} / {max(resize['scale'])}, score_thr "
-                  f'{rcnn.score_thr:g}, NMS {rcnn.nms.iou_threshold:g}, {rcnn.max_per_img} per image')
+                  f'{rcnn.score_thr:g}, NMS {rcnn.nms.iou_threshold:g}, '
+                  f'{rcnn.max_per_img} per image')
     assert len(found) == 1
     return [found.pop()]
 
@@ -289,8 +291,9 @@ def lsj_data_optimizer_steps() -> List[str]:
     amp = 'AMP' if opt.type == 'AmpOptimWrapper' else opt.type
     low, high = resize['ratio_range']
     return [f"{crop['crop_size'][0]} crop, scale {low:.1f}-{high:.1f}, batch {batch}, "
-            f"{opt.optimizer.type} {opt.optimizer.lr:g}, weight decay {opt.optimizer.weight_decay:g}, "
-            f"{amp}, {s.total_iters:,} iterations, steps {s.steps[0]:,} / {s.steps[1]:,} per 100 epochs"]
+            f"{opt.optimizer.type} {opt.optimizer.lr:g}, weight decay "
+            f"{opt.optimizer.weight_decay:g}, {amp}, {s.total_iters:,} iterations, steps "
+            f"{s.steps[0]:,} / {s.steps[1]:,} per 100 epochs"]
 
 
 def lsj_warm_up() -> List[str]:

@@ -62,7 +62,8 @@ def _models():
 
 def test_metafiles_list_every_config_once_with_the_reference_targets():
     models = _models()
-    configs = {str(p.relative_to(REPO)) for f in FOLDERS for p in (REPO / 'configs' / f).glob('*.py')}
+    configs = {str(p.relative_to(REPO)) for f in FOLDERS
+               for p in (REPO / 'configs' / f).glob('*.py')}
     assert sorted(m['Config'] for m in models.values()) == sorted(configs)
     for (folder, stem), (box, mask) in EXPECTED_TARGETS.items():
         model = models[f'{folder}_{stem}']

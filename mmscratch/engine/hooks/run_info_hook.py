@@ -11,7 +11,8 @@ writes ``WORK_DIR/run_info.json``
 (atomically): the config name, whether the run is from scratch or starts
 from trained weights (and from which), the norm layers per part of the
 model, the parts that stay frozen (a pretrained twin's stem and res2), the
-resolved schedule (label such as ``6x``, iterations, LR steps, warm-up), the total batch and the number of processes. ``compare_runs.py``,
+resolved schedule (label such as ``6x``, iterations, LR steps, warm-up), the
+total batch and the number of processes. ``compare_runs.py``,
 ``plot_curves.py`` and the sweeps read this file instead of the config the
 work dir holds: a work dir from someone else is data, and reading it must
 never execute a ``.py`` file.
