@@ -161,3 +161,19 @@ def test_a_model_without_masks_is_merged_exactly_as_det_tta_model(images):
 def test_bad_tta_cfg_is_refused(detector):
     with pytest.raises(ValueError, match='tta_cfg'):
         DetMaskTTAModel(module=detector, tta_cfg=dict(nms=dict(type='nms')))
+
+
+def test_cascade_masks_average_the_stages_as_its_plain_test(images):
+    """Cascade R-CNN: three mask heads, averaged per view (MMDetection's Cascade test)."""
+    init_default_scope('mmdet')
+    cfg = load_config('configs/scratch/cascade_mask_rcnn_r50_gn_ms_9x.py').model
+    cfg.test_cfg.rcnn.update(score_thr=0.0, max_per_img=20)
+    cfg.test_cfg.rpn.update(nms_pre=200, max_per_img=50)
+    torch.manual_seed(0)
+    model = build_model(cfg)  # scaled down
+    model.init_weights()
+    model.eval()
+    assert len(model.roi_head.mask_head) == 3
+    plain = model.test_step(batch([LOAD, resize(128), flip(0.), PACK], images[:1]))
+    merged = tta(model).test_step(batch(tta_pipeline([resize(128)], [flip(0.)]), images[:1]))
+    assert_same_predictions(merged[0].pred_instances, plain[0].pred_instances)
