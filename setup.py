@@ -24,6 +24,10 @@ class BuildPyWithConfigs(build_py):
         if dst.exists():
             shutil.rmtree(dst)
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+        # the model index (mim / MMEngine read .mim/model-index.yml -> configs/*/metafile.yml)
+        index = Path(__file__).parent / 'model-index.yml'
+        if index.is_file():
+            shutil.copy(index, dst.parent / 'model-index.yml')
 
 
 setup(cmdclass={'build_py': BuildPyWithConfigs})

@@ -13,6 +13,6 @@ os.environ.setdefault('OMP_NUM_THREADS', '2')
 @pytest.fixture(scope='session', autouse=True)
 def _fast_mmdet_base_lookup():
     """Load the ~165 configs in seconds, not minutes (see cached_metafile_reads)."""
-    from mmscratch.testing import cached_metafile_reads
+    from mmscratch.utils.config_loading import cached_metafile_reads
     with cached_metafile_reads():
         yield

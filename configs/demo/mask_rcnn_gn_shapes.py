@@ -91,6 +91,22 @@ val_dataloader = dict(
         data_prefix=dict(img='val/'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# tools/test.py --tta: the test scale and one below and above it, each as is and
+# flipped (6 views); DetMaskTTAModel merges boxes and masks. The COCO configs'
+# Detectron scales: configs/_base_/coco_tta.py.
+tta_model = dict(
+    type='DetMaskTTAModel',
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=50))
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale=(s, s), keep_ratio=True)
+         for s in (image_size * 3 // 4, image_size, image_size * 5 // 4)],
+        [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+        [dict(type='PackDetInputs',
+              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+                         'flip', 'flip_direction'))]]),
+]
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json',
                      metric=['bbox', 'segm'])
 test_evaluator = val_evaluator

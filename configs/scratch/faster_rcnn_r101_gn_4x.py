@@ -1,6 +1,7 @@
 # Faster R-CNN, ResNet-101-FPN, GN (32 groups) everywhere, from random initialization;
 # the paper's 4x schedule (360k iterations at batch 16, LR x0.1 at 300k and 340k).
-# No number in the paper for this exact setting.
+# No published result for this exact setting (configs/scratch/README.md lists the ones
+# that exist).
 _base_ = './faster_rcnn_r50_gn_4x.py'
 
 model = dict(backbone=dict(depth=101))

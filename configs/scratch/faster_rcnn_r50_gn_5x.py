@@ -1,6 +1,7 @@
 # Faster R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
 # the paper's 5x schedule (450k iterations at batch 16, LR x0.1 at 390k and 430k).
-# No number in the paper for this exact setting.
+# No published result for this exact setting (configs/scratch/README.md lists the ones
+# that exist).
 _base_ = [
     '../_base_/models/faster_rcnn_r50_fpn_gn.py',
     '../_base_/datasets/coco_detection.py',

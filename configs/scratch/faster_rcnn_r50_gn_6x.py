@@ -1,6 +1,8 @@
 # Faster R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
 # the paper's 6x schedule (540k iterations at batch 16, LR x0.1 at 480k and 520k).
-# No number in the paper for this exact setting.
+# Reference results: MMDetection
+# configs/scratch/faster-rcnn_r50-scratch_fpn_gn-all_6x_coco.py (numbers:
+# configs/scratch/README.md).
 _base_ = [
     '../_base_/models/faster_rcnn_r50_fpn_gn.py',
     '../_base_/datasets/coco_detection.py',

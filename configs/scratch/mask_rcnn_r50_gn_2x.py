@@ -1,6 +1,7 @@
 # Mask R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
 # the paper's 2x schedule (180k iterations at batch 16, LR x0.1 at 120k and 160k).
-# Paper (COCO val2017): 36.8 box AP.
+# Reference results: the paper (arXiv 1811.08883), R50/R101 GN Mask R-CNN schedule
+# comparison (numbers: configs/scratch/README.md).
 _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn_gn.py',
     '../_base_/datasets/coco_instance.py',

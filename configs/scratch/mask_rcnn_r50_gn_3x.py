@@ -1,6 +1,10 @@
 # Mask R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
 # the paper's 3x schedule (270k iterations at batch 16, LR x0.1 at 210k and 250k).
-# Paper (COCO val2017): 39.5 box AP.
+# Reference results: the paper (arXiv 1811.08883), R50/R101 GN Mask R-CNN schedule
+# comparison; Detectron
+# configs/04_2018_gn_baselines/scratch_e2e_mask_rcnn_R-50-FPN_3x_gn.yaml; detectron2
+# configs/Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml (numbers:
+# configs/scratch/README.md).
 _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn_gn.py',
     '../_base_/datasets/coco_instance.py',

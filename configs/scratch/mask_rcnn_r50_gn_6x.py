@@ -1,6 +1,8 @@
 # Mask R-CNN, ResNet-50-FPN, GN (32 groups) everywhere, from random initialization;
 # the paper's 6x schedule (540k iterations at batch 16, LR x0.1 at 480k and 520k).
-# Paper (COCO val2017): 41.3 box AP / 36.6 mask AP.
+# Reference results: the paper (arXiv 1811.08883), R50/R101 GN Mask R-CNN schedule
+# comparison; MMDetection configs/scratch/mask-rcnn_r50-scratch_fpn_gn-all_6x_coco.py
+# (numbers: configs/scratch/README.md).
 _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn_gn.py',
     '../_base_/datasets/coco_instance.py',

@@ -2,7 +2,8 @@
 # modern recipe peers report best from scratch (detectron2 new_baselines, MMDetection
 # strong_baselines): large-scale jitter at 1024, a 2-conv RPN head, batch 64, LR 0.1,
 # weight decay 4e-5, mixed precision, 400 epochs (737,500 iterations at batch 64).
-# detectron2 reports 47.4 box / 42.5 mask AP for its 400-epoch config (not a result of the paper).
+# Reference results: detectron2 configs/new_baselines/mask_rcnn_R_50_FPN_400ep_LSJ.py
+# (numbers: configs/scratch/README.md).
 _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn_syncbn_lsj.py',
     '../_base_/datasets/coco_instance_lsj.py',

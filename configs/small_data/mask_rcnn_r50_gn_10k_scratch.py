@@ -7,7 +7,8 @@
 # factor 0.02, best checkpoint kept; ./_base_/small_data_runtime.py: 24 evaluation points.
 # The configs inherit the bases rather than configs/scratch/*.py itself because MMEngine
 # refuses two bases that both define the dataset.
-# Paper (box AP, best along training): scratch 25.9, pretrained 26.0.
+# Reference results: the paper (arXiv 1811.08883), training with fewer COCO images
+# (numbers: configs/small_data/README.md).
 # Length from the paper: scratch is best at 220k iterations on 10k images.
 # LR x0.02 at 160k and 200k (the paper's rule: the last 60k and the last 20k).
 _base_ = [

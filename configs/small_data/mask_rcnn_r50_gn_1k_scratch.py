@@ -7,8 +7,8 @@
 # factor 0.02, best checkpoint kept; ./_base_/small_data_runtime.py: 24 evaluation points.
 # The configs inherit the bases rather than configs/scratch/*.py itself because MMEngine
 # refuses two bases that both define the dataset.
-# Paper (box AP, best along training): scratch 3.5 (5.4 with hyper-parameters
-# tuned for scratch), pretrained 9.9.
+# Reference results: the paper (arXiv 1811.08883), training with fewer COCO images
+# (numbers: configs/small_data/README.md).
 # Length not in the paper: 95k iterations, interpolated log-linearly in the number
 # of images between the paper's 10k (220k) and full-COCO (6x = 540k) scratch lengths.
 # LR x0.02 at 35k and 75k (the paper's rule: the last 60k and the last 20k).

@@ -10,10 +10,20 @@ What is *not* here, on purpose: Faster R-CNN, SyncBN, scale-augmented and
 Cascade variants have no single number in the paper that matches one of our
 configs (SyncBN results exist only as curves), so a lookup for them
 returns ``None`` rather than a number from a different setting.
+
+:func:`config_references` is the one place that says which published number
+each of our configs corresponds to -- the paper's, the reference
+implementation's own result for the same config (Detectron's GN project), and
+what peers report for their version of it (detectron2, MMDetection) -- each
+with the file it comes from and how that run differs from ours.
+``tools/gen_model_index.py`` writes the config folders' README.md and
+metafile.yml from it; nothing else copies a number.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+import dataclasses
+import re
+from typing import Dict, List, Optional, Tuple
 
 #: Box AP per schedule (the paper's R50/R101 GN results). Key: (depth, arm).
 BOX_AP_BY_SCHEDULE: Dict[Tuple[str, str], Dict[str, float]] = {
@@ -104,3 +114,217 @@ def reference_markdown() -> str:
             scratch += f' ({row["scratch_tuned"]:.1f} tuned)'
         lines.append(f'| {size:,} | {row["pretrained"]:.1f} | {scratch} | {row["setting"]} |')
     return '\n'.join(lines)
+
+
+# --------------------------------------------------------------------------
+# Which published number each config corresponds to
+# --------------------------------------------------------------------------
+
+PAPER_TITLE = 'Rethinking ImageNet Pre-training'
+PAPER_URL = 'https://arxiv.org/abs/1811.08883'
+PAPER_CITATION = 'He, Girshick, Dollar, "Rethinking ImageNet Pre-training", ICCV 2019'
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A published result that one of our configs corresponds to.
+
+    Attributes:
+        source: who published it (``'paper'``, ``'Detectron'``,
+            ``'detectron2'``, ``'MMDetection'``).
+        where: the document that reports the number.
+        config: the config file that produced it, in its repository
+            (``''`` when the source publishes none, as the paper).
+        bbox, segm: COCO val2017 box / mask AP in percent (``None``: not
+            reported).
+        primary: the run our config was written to reproduce (the paper, or
+            the reference implementation's own run of the same recipe); the
+            metafiles report only these. Peers' versions of the recipe are
+            listed beside them with ``note`` saying how they differ.
+        note: how the run differs from our config ('' for none).
+    """
+
+    source: str
+    where: str
+    config: str
+    bbox: Optional[float]
+    segm: Optional[float]
+    primary: bool
+    note: str = ''
+
+    def ap_text(self) -> str:
+        """'41.3 / 36.6', '40.7 / -' ..."""
+        return ' / '.join('-' if v is None else f'{v:.1f}' for v in (self.bbox, self.segm))
+
+
+_PAPER_WHERE = 'the paper (arXiv 1811.08883), R50/R101 GN Mask R-CNN schedule comparison'
+_PAPER_SMALL_WHERE = 'the paper (arXiv 1811.08883), training with fewer COCO images'
+_DETECTRON_GN = 'Detectron projects/GN/README.md'
+_D2_ZOO = 'detectron2 MODEL_ZOO.md'
+_D2_MULTI_SCALE = ('multi-scale training (MIN_SIZE_TRAIN 640-800, from Base-RCNN-FPN.yaml), '
+                   'so not comparable with the single-scale config here')
+
+#: Detectron's own runs of the GN configs (projects/GN/README.md). Their box AP
+#: equals the paper's at 2x/3x: these are the paper's runs, and they add the
+#: mask AP the paper gives only for the best schedules. Key: (depth, arm, schedule).
+DETECTRON_GN: Dict[Tuple[str, str, str], Tuple[str, float, float]] = {
+    ('r50', 'pretrained', '2x'): ('configs/04_2018_gn_baselines/e2e_mask_rcnn_R-50-FPN_2x_gn.yaml',
+                                  40.3, 35.7),
+    ('r50', 'pretrained', '3x'): ('configs/04_2018_gn_baselines/e2e_mask_rcnn_R-50-FPN_3x_gn.yaml',
+                                  40.8, 36.1),
+    ('r101', 'pretrained', '2x'): (
+        'configs/04_2018_gn_baselines/e2e_mask_rcnn_R-101-FPN_2x_gn.yaml', 41.8, 36.8),
+    ('r101', 'pretrained', '3x'): (
+        'configs/04_2018_gn_baselines/e2e_mask_rcnn_R-101-FPN_3x_gn.yaml', 42.3, 37.2),
+    ('r50', 'scratch', '3x'): (
+        'configs/04_2018_gn_baselines/scratch_e2e_mask_rcnn_R-50-FPN_3x_gn.yaml', 39.5, 35.2),
+    ('r101', 'scratch', '3x'): (
+        'configs/04_2018_gn_baselines/scratch_e2e_mask_rcnn_R-101-FPN_3x_gn.yaml', 41.0, 36.4),
+}
+
+#: Peers' published versions of our configs, keyed by ``folder/stem``.
+PEERS: Dict[str, Tuple[Reference, ...]] = {
+    'scratch/mask_rcnn_r50_gn_6x': (
+        Reference('MMDetection', 'MMDetection 3.3 configs/scratch/metafile.yml',
+                  'configs/scratch/mask-rcnn_r50-scratch_fpn_gn-all_6x_coco.py', 41.2, 37.4,
+                  primary=False,
+                  note='epoch-based approximation of 6x: 73 epochs, LR steps at epochs 65 and 71 '
+                       '(the last drop ~15k iterations before the end, not 20k), warm-up from '
+                       '0.001'),),
+    'scratch/faster_rcnn_r50_gn_6x': (
+        Reference('MMDetection', 'MMDetection 3.3 configs/scratch/metafile.yml',
+                  'configs/scratch/faster-rcnn_r50-scratch_fpn_gn-all_6x_coco.py', 40.7, None,
+                  primary=False,
+                  note='epoch-based approximation of 6x: 73 epochs, LR steps at epochs 65 and '
+                       '71, warm-up from 0.001'),),
+    'scratch/mask_rcnn_r50_gn_3x': (
+        Reference('detectron2', _D2_ZOO, 'configs/Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml',
+                  39.9, 36.6, primary=False, note=_D2_MULTI_SCALE),),
+    'scratch/mask_rcnn_r50_gn_ms_9x': (
+        Reference('detectron2', _D2_ZOO,
+                  'configs/Misc/scratch_mask_rcnn_R_50_FPN_9x_gn.yaml', 43.7, 39.6, primary=True,
+                  note='the same images seen (202.5k iterations at batch 64, LR 0.08, steps '
+                       '187.5k/197.5k); warm-up 1000 iterations from 0.001; scales 640-800 in '
+                       'steps of 32; input divided by the ImageNet std'),),
+    'scratch/mask_rcnn_r50_syncbn_ms_9x': (
+        Reference('detectron2', _D2_ZOO,
+                  'configs/Misc/scratch_mask_rcnn_R_50_FPN_9x_syncbn.yaml', 43.6, 39.3,
+                  primary=True,
+                  note='as the GN 9x run, and PreciseBN before evaluation (TEST.PRECISE_BN, '
+                       'inherited from Misc/mask_rcnn_R_50_FPN_3x_syncbn.yaml)'),),
+    'scratch/mask_rcnn_r50_syncbn_lsj_100e': (
+        Reference('detectron2', _D2_ZOO,
+                  'configs/new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py', 44.6, 40.3,
+                  primary=True,
+                  note="caffe-style backbone (stride_in_1x1=True, BGR input, std 1) and "
+                       "NaiveSyncBatchNorm in the heads; ours is MMDetection's pytorch style"),
+        Reference('MMDetection', 'MMDetection 3.3 configs/strong_baselines/metafile.yml',
+                  'configs/strong_baselines/'
+                  'mask-rcnn_r50-caffe_fpn_rpn-2conv_4conv1fc_syncbn-all_lsj-100e_coco.py',
+                  44.7, 40.4, primary=False,
+                  note='caffe-style backbone (style=caffe, BGR, std 1), MMSyncBN in the '
+                       'heads, epoch-based (RepeatDataset)'),
+    ),
+    'scratch/mask_rcnn_r50_syncbn_lsj_400e': (
+        Reference('detectron2', _D2_ZOO,
+                  'configs/new_baselines/mask_rcnn_R_50_FPN_400ep_LSJ.py', 47.4, 42.5,
+                  primary=True,
+                  note="caffe-style backbone (stride_in_1x1=True, BGR input, std 1) and "
+                       "NaiveSyncBatchNorm in the heads; ours is MMDetection's pytorch style"),),
+    'pretrained/mask_rcnn_r50_gn_2x': (
+        Reference('MMDetection', 'MMDetection 3.3 configs/gn/metafile.yml',
+                  'configs/gn/mask-rcnn_r50_fpn_gn-all_2x_coco.py', 40.2, 36.4, primary=False,
+                  note='24 epochs, LR steps at epochs 16 and 22, warm-up from 0.001'),),
+    'pretrained/mask_rcnn_r50_gn_3x': (
+        Reference('MMDetection', 'MMDetection 3.3 configs/gn/metafile.yml',
+                  'configs/gn/mask-rcnn_r50_fpn_gn-all_3x_coco.py', 40.5, 36.7, primary=False,
+                  note='36 epochs, LR steps at epochs 28 and 34, warm-up from 0.001'),
+        Reference('detectron2', _D2_ZOO, 'configs/Misc/mask_rcnn_R_50_FPN_3x_gn.yaml',
+                  42.6, 38.6, primary=False, note=_D2_MULTI_SCALE),
+    ),
+    'pretrained/mask_rcnn_r101_gn_2x': (
+        Reference('MMDetection', 'MMDetection 3.3 configs/gn/metafile.yml',
+                  'configs/gn/mask-rcnn_r101_fpn_gn-all_2x_coco.py', 41.9, 37.6, primary=False,
+                  note='24 epochs, LR steps at epochs 16 and 22, warm-up from 0.001'),),
+    'pretrained/mask_rcnn_r101_gn_3x': (
+        Reference('MMDetection', 'MMDetection 3.3 configs/gn/metafile.yml',
+                  'configs/gn/mask-rcnn_r101_fpn_gn-all_3x_coco.py', 42.1, 38.0, primary=False,
+                  note='36 epochs, LR steps at epochs 28 and 34, warm-up from 0.001'),),
+    'pretrained/mask_rcnn_r50_syncbn_3x': (
+        Reference('detectron2', _D2_ZOO, 'configs/Misc/mask_rcnn_R_50_FPN_3x_syncbn.yaml',
+                  41.9, 37.8, primary=False,
+                  note=_D2_MULTI_SCALE + '; PreciseBN before evaluation'),),
+}
+
+#: Name suffix of a config that is another config with Detectron's backbone init.
+DETECTRON_INIT_SUFFIX = '_detectron_init'
+
+#: Small-data configs: ``mask_rcnn_r50_gn_{tag}_{arm}`` -> training images.
+SMALL_DATA_TAGS = {'35k': 35_000, '10k': 10_000, '3.5k': 3_500, '1k': 1_000}
+
+_PAPER_NAME = re.compile(r'mask_rcnn_(?P<depth>r50|r101)_gn_(?P<schedule>[2-6]x)')
+_SMALL_NAME = re.compile(r'mask_rcnn_r50_gn_(?P<tag>[0-9.]+k)_(?P<arm>scratch|pretrained)')
+
+
+def config_references(folder: str, stem: str) -> List[Reference]:
+    """Every published number that ``configs/{folder}/{stem}.py`` corresponds to.
+
+    The paper's number first (``primary``), then the reference
+    implementation's own run of the same config (Detectron's GN project,
+    ``primary``: same recipe, it adds the mask AP), then peers' versions with
+    what differs. An empty list: nothing published matches the config (the
+    Faster R-CNN, SyncBN, Cascade and pretrained-LSJ configs, mostly); a
+    number from another setting is never borrowed.
+    """
+    if stem.endswith(DETECTRON_INIT_SUFFIX):
+        # the same recipe with Detectron's backbone init: the same targets, and
+        # Detectron's own run is now the same recipe in every respect
+        return [dataclasses.replace(ref, note="the paper's own run: the same box AP, and the "
+                                    "mask AP; the same backbone/FPN init as this config "
+                                    "(Caffe2's XavierFill)")
+                if ref.source == 'Detectron' else ref
+                for ref in config_references(folder, stem[:-len(DETECTRON_INIT_SUFFIX)])]
+    refs: List[Reference] = []
+    match = _PAPER_NAME.fullmatch(stem)
+    if match and folder in ARMS:
+        depth, schedule = match['depth'], match['schedule']
+        ap = reference_ap('mask_rcnn', depth, 'gn', folder, schedule)
+        refs.append(Reference('paper', _PAPER_WHERE, '', ap['bbox'], ap['segm'], primary=True))
+        detectron = DETECTRON_GN.get((depth, folder, schedule))
+        if detectron is not None:
+            config, bbox, segm = detectron
+            note = "the paper's own run: the same box AP, and the mask AP"
+            if folder == 'scratch':
+                note += ("; its backbone convs started from Caffe2's XavierFill, ours from "
+                         'Kaiming normal fan_out unless configs/_base_/inits/detectron_init.py '
+                         'is added')
+            refs.append(Reference('Detectron', _DETECTRON_GN, config, bbox, segm, primary=True,
+                                  note=note))
+    small = _SMALL_NAME.fullmatch(stem)
+    if small and folder == 'small_data' and small['tag'] in SMALL_DATA_TAGS:
+        row = SMALL_DATA[SMALL_DATA_TAGS[small['tag']]]
+        note = ''
+        if small['arm'] == 'scratch' and 'scratch_tuned' in row:
+            note = (f'{row["scratch_tuned"]:.1f} with hyper-parameters tuned for scratch; '
+                    'this config uses the pretrained model\'s, as the paper\'s main number')
+        refs.append(Reference('paper', _PAPER_SMALL_WHERE, '', row[small['arm']], None,
+                              primary=True, note=note))
+    refs.extend(PEERS.get(f'{folder}/{stem}', ()))
+    return refs
+
+
+def primary_results(refs: List[Reference]) -> Dict[str, Tuple[float, Reference]]:
+    """The reproduction target per metric: ``{'bbox': (41.3, ref), 'segm': ...}``.
+
+    The first ``primary`` reference that reports the metric; peers' numbers
+    are never a target.
+    """
+    found: Dict[str, Tuple[float, Reference]] = {}
+    for ref in refs:
+        if not ref.primary:
+            continue
+        for metric in ('bbox', 'segm'):
+            value = getattr(ref, metric)
+            if value is not None and metric not in found:
+                found[metric] = (value, ref)
+    return found

@@ -5,8 +5,8 @@ the paper's rule and the real batch. The dry run prints what the run would
 resolve -- the schedule at the real batch (iterations, LR steps, warm-up,
 validation and checkpoint cadence), the LR after ``auto_scale_lr``, the
 images it will show, the norm layers per part of the model, trainable
-parameters, pretrained or not, and the hooks -- then exits. It builds the
-model on the CPU (no weights are loaded) and writes nothing: no work dir, no
+parameters and the frozen parts, pretrained or not, and the hooks -- then
+exits. It builds the model on the CPU (no weights are loaded) and writes nothing: no work dir, no
 lock, no process group. ``--gpus N`` previews a launch on N processes.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _model_summary(cfg: Config) -> List[str]:
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    from ..engine.hooks.scratch_guard_hook import norm_summary
+    from ..engine.hooks.scratch_guard_hook import frozen_parts, norm_summary
 
     register_all_modules(init_default_scope=False)
     scope = cfg.get('default_scope', 'mmdet')
@@ -41,6 +41,7 @@ def _model_summary(cfg: Config) -> List[str]:
     frozen = total - trainable
     lines.append(f'  parameters {trainable:,} trainable of {total:,}'
                  + (f' ({frozen:,} frozen)' if frozen else ''))
+    lines.append(f"  frozen     {', '.join(frozen_parts(model)) or 'nothing'}")
     return lines
 
 

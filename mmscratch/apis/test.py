@@ -8,7 +8,10 @@ Differences from MMDetection's ``tools/test.py``, each on purpose:
 * weights that do not fit the model are an error naming the keys
   (``CheckpointMatchHook``), not an AP of a half-random model;
   ``--allow-partial-load`` evaluates anyway;
-* checkpoints are read as data (``mmscratch.checkpoint``).
+* checkpoints are read as data (``mmscratch.checkpoint``);
+* ``--tta`` refuses what would print a wrong AP: a mask model in MMDetection's
+  box-only ``DetTTAModel``, flips the merge could not undo
+  (``mmscratch.apis.tta``); ``DetMaskTTAModel`` merges masks too.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from ..utils.dist import needs_cpu_process_group, shutdown_cpu_process_group
 from ..utils.config_loading import load_config, merge_cfg_options
 from .train import (build_runner, default_work_dir, ensure_hooks,
                     refuse_links_at_config_dump, set_launcher)
+from .tta import enable_tta
 
 TEST_HOOKS = {'CheckpointMatchHook': 'weights that do not fit the model are an error'}
 
@@ -47,6 +51,10 @@ def build_parser() -> ToolParser:
     parser.add_argument(
         '--allow-partial-load', action='store_true',
         help='evaluate even if some weights do not fit the model (only warn)')
+    parser.add_argument(
+        '--tta', action='store_true',
+        help="test-time augmentation: the config's tta_model wraps its model and its "
+        'tta_pipeline replaces the test pipeline (defaults: DetMaskTTAModel, flip only)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, key=value (MMEngine syntax)')
@@ -136,6 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = apply_recipe(load_config(args.config), args.checkpoint, args.scratchify)
     if args.cfg_options:
         merge_cfg_options(cfg, args.cfg_options)
+    if args.tta:
+        enable_tta(cfg)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False

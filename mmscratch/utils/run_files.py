@@ -28,6 +28,7 @@ RUN_INFO_FILE = 'run_info.json'
 CURVE_META_FILE = 'curve_meta.json'
 MAX_BYTES = 1 << 20
 _LABEL = re.compile(r'^[A-Za-z0-9_.+ -]{1,32}$')
+_MODULE_NAME = re.compile(r'^[A-Za-z0-9_.()]{1,200}$')
 
 
 def read_regular_file(path: str, max_bytes: int) -> bytes:
@@ -142,6 +143,10 @@ def read_run_info(work_dir: str) -> Dict[str, Any]:
     steps = raw.get('lr_steps')
     if isinstance(steps, list) and all(_count(s) for s in steps):
         info['lr_steps'] = steps
+    frozen = raw.get('frozen')
+    if isinstance(frozen, list) and len(frozen) <= 1000 and all(
+            isinstance(s, str) and _MODULE_NAME.match(s) for s in frozen):
+        info['frozen'] = frozen
     sources = raw.get('pretrained_sources')
     if isinstance(sources, list) and all(isinstance(s, str) for s in sources):
         info['pretrained_sources'] = [s[:300] for s in sources]

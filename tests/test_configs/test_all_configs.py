@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 
 from mmscratch.recipe.schedule import paper_schedule, scale_schedule
-from mmscratch.testing import (build_model, count_parameters, load_config, norm_layers,
-                               scale_down_model_cfg)
+from mmscratch.testing import build_model, count_parameters, norm_layers, scale_down_model_cfg
+from mmscratch.utils.config_loading import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
@@ -35,7 +35,12 @@ NORM_CFGS = {'gn': dict(type='GN', num_groups=32, requires_grad=True),
              'syncbn': dict(type='SyncBN', requires_grad=True)}
 RESNET_BLOCKS = {50: 3 + 4 + 6 + 3, 101: 3 + 4 + 23 + 3}
 PAPER_MULTIPLES = (2, 3, 4, 5, 6)
-SPEED_VARIANTS = ('_bf16',)
+#: Variants of a paper config with one thing changed: bf16 autocast (speed), or
+#: Detectron's backbone/FPN init (configs/_base_/inits/detectron_init.py).
+VARIANTS = ('_bf16', '_detectron_init')
+#: What a pretrained twin keeps frozen: the stem and res2, as the reference
+#: configs (Detectron/detectron2 FREEZE_AT 2 = MMDetection frozen_stages=1).
+PRETRAINED_FROZEN_STAGES = 1
 
 
 def parse(path: str) -> dict:
@@ -116,9 +121,11 @@ def test_every_promised_config_exists():
     expected |= {f'mask_rcnn_r50_syncbn_lsj_{e}e' for e in (100, 200, 400)}
     scratch = {Path(p).stem for p in ALL_CONFIGS if p.startswith('configs/scratch/')}
     pretrained = {Path(p).stem for p in ALL_CONFIGS if p.startswith('configs/pretrained/')}
-    # speed variants (same recipe, one lever on: mask_rcnn_r50_gn_6x_bf16) of paper configs
-    variants = {s for s in scratch if s.endswith(SPEED_VARIANTS)}
-    assert variants and all(re.sub(r'_bf16$', '', s) in expected for s in variants)
+    # variants (same recipe, one thing changed: mask_rcnn_r50_gn_6x_bf16) of paper configs
+    variants = {s for s in scratch if s.endswith(VARIANTS)}
+    assert {s for s in variants if s.endswith('_bf16')}
+    assert {s for s in variants if s.endswith('_detectron_init')}
+    assert all(re.sub('(' + '|'.join(VARIANTS) + ')$', '', s) in expected for s in variants)
     assert scratch - variants == expected
     # a twin for every scratch config, and the paper's 6x pretrained enhanced baselines
     assert pretrained == expected | {s.replace('_ms_9x', '_ms_6x') for s in expected if '_ms_' in s}
@@ -164,9 +171,17 @@ def test_norm_layers_are_as_named_and_everything_trains(path):
     layers = dict(norm_layers(model))
     assert layers and all(isinstance(m, norm_class) for m in layers.values()), \
         {n: type(m).__name__ for n, m in layers.items() if not isinstance(m, norm_class)}
-    # trainable and in training mode: nothing frozen, no norm_eval
-    assert all(p.requires_grad for p in model.parameters())
-    assert all(m.training for m in layers.values())
+    # trainable and in training mode: from scratch nothing frozen, no norm_eval; a
+    # pretrained twin freezes the stem and res2 (and only them) as the references did
+    frozen_prefixes = ()
+    if info['pretrained']:
+        norm1 = 'gn1' if norm == 'gn' else 'bn1'
+        frozen_prefixes = ('backbone.conv1.', f'backbone.{norm1}.', 'backbone.layer1.')
+    for name, param in model.named_parameters():
+        assert param.requires_grad != name.startswith(frozen_prefixes), name
+    assert all(m.training != f'{name}.'.startswith(frozen_prefixes)
+               for name, m in layers.items()), \
+        [name for name, m in layers.items() if not m.training]
     assert all(m.affine for m in layers.values())
 
     def count(prefix):
@@ -197,11 +212,16 @@ def test_initialization(path):
                       else f'torchvision://resnet{depth}')
         assert pretrained_inits == [dict(type='Pretrained', checkpoint=checkpoint)]
         assert cfg.model.backbone.init_cfg == pretrained_inits[0]
+        # fine-tuned as the references were: stem + res2 frozen, the rest trains
+        assert cfg.model.backbone.frozen_stages == PRETRAINED_FROZEN_STAGES
     else:
         assert pretrained_inits == []
-        assert cfg.model.backbone.init_cfg is None
-    # fine-tuned or from scratch, nothing is frozen
-    assert cfg.model.backbone.frozen_stages == -1
+        if info['stem'].endswith('_detectron_init'):  # random too: Caffe2's XavierFill
+            assert [i['type'] for i in cfg.model.backbone.init_cfg] == ['Caffe2Xavier',
+                                                                        'Constant']
+        else:
+            assert cfg.model.backbone.init_cfg is None
+        assert cfg.model.backbone.frozen_stages == -1
     assert cfg.model.backbone.norm_eval is False
 
 
@@ -249,7 +269,10 @@ def test_lsj_optimizer_and_schedule(path):
     factor = epochs // 100
     assert schedule.total_iters == 184_375 * factor == epochs * 118_000 // 64
     assert schedule.steps == (163_889 * factor, 177_546 * factor)
-    assert (schedule.warmup_iters, schedule.warmup_factor) == (500, 0.067)
+    # detectron2's warm-up is a fraction of training (warmup_length=500 / max_iter),
+    # so 500, 1000 and 2000 iterations at 100, 200 and 400 epochs
+    assert (schedule.warmup_iters, schedule.warmup_factor) == (
+        {100: 500, 200: 1000, 400: 2000}[epochs], 0.067)
     assert cfg.model.rpn_head.num_convs == 2
 
 
@@ -335,13 +358,15 @@ def test_hooks_build(path):
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if p.startswith('configs/pretrained/')])
-def test_pretrained_twin_differs_from_its_scratch_config_only_by_the_init(path):
+def test_pretrained_twin_differs_from_its_scratch_config_only_by_init_and_freezing(path):
     info, cfg = parse(path), config(path)
     twin_name = info['stem'].replace('_ms_6x', '_ms_9x')
     twin = config(f'configs/scratch/{twin_name}.py')
     mine, theirs = strip_scope(cfg.to_dict()), strip_scope(twin.to_dict())
     assert mine['model']['backbone'].pop('init_cfg')['type'] == 'Pretrained'
     assert theirs['model']['backbone'].pop('init_cfg') is None
+    assert mine['model']['backbone'].pop('frozen_stages') == PRETRAINED_FROZEN_STAGES
+    assert theirs['model']['backbone'].pop('frozen_stages') == -1
     preprocessor = mine['model'].pop('data_preprocessor')
     theirs['model'].pop('data_preprocessor')
     if info['norm'] == 'gn':  # Detectron's GN weights: BGR minus the mean, std 1

@@ -8,7 +8,7 @@ import torch
 from mmengine.optim.scheduler import LinearLR, MultiStepLR
 
 from mmscratch.recipe import apply_epoch_schedule, epoch_schedule, train_dataset_size
-from mmscratch.testing import load_config
+from mmscratch.utils.config_loading import load_config
 
 COCO_TRAIN = 118_287
 

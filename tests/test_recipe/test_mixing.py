@@ -23,7 +23,8 @@ from mmscratch.engine.hooks import (ConvergenceCurveHook, DataSeenHook, Divergen
                                     SafeCheckpointHook, ScratchGuardHook, SyncBNCheckHook)
 from mmscratch.engine.runner import ScratchIterBasedTrainLoop
 from mmscratch.engine.schedulers import ScratchScheduleLR
-from mmscratch.testing import build_model, load_config, norm_layers
+from mmscratch.testing import build_model, norm_layers
+from mmscratch.utils.config_loading import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / 'tests' / 'data' / 'mixing'

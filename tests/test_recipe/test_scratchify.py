@@ -10,7 +10,8 @@ from mmscratch.apis.train import build_parser, build_train_config
 from mmscratch.recipe import parse_norm, parse_scratchify_flag, scratchify
 from mmscratch.recipe.scratchify import loop_schedule
 from mmscratch.recipe.scratchify import scratch_custom_hooks
-from mmscratch.testing import build_model, load_config, norm_layers, resolve_package_config
+from mmscratch.testing import build_model, norm_layers
+from mmscratch.utils.config_loading import load_config, resolve_config_path
 
 MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 FASTER_RCNN = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -289,7 +290,7 @@ def parse(argv):
 
 
 def test_cli_flag(tmp_path):
-    path = resolve_package_config(MASK_RCNN)
+    path = resolve_config_path(MASK_RCNN)
     args = parse([path, '--scratchify', 'SyncBN:3x', '--work-dir', str(tmp_path),
                   '--cfg-options', 'train_cfg.val_interval=5000'])
     cfg = build_train_config(args)
@@ -301,21 +302,21 @@ def test_cli_flag(tmp_path):
 
 
 def test_cli_flag_without_a_value_is_gn_6x(tmp_path):
-    path = resolve_package_config(MASK_RCNN)
+    path = resolve_config_path(MASK_RCNN)
     cfg = build_train_config(parse([path, '--scratchify', '--work-dir', str(tmp_path)]))
     assert cfg.model.backbone.norm_cfg == GN32
     assert cfg.train_cfg.schedule == dict(multiple=6)
 
 
 def test_cli_without_the_flag_leaves_the_config_alone(tmp_path):
-    path = resolve_package_config(MASK_RCNN)
+    path = resolve_config_path(MASK_RCNN)
     cfg = build_train_config(parse([path, '--work-dir', str(tmp_path)]))
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop'
     assert cfg.model.backbone.norm_cfg.type == 'BN'
 
 
 def test_cli_flag_refuses_nonsense(tmp_path):
-    path = resolve_package_config(MASK_RCNN)
+    path = resolve_config_path(MASK_RCNN)
     with pytest.raises(ValueError):
         build_train_config(parse([path, '--scratchify', 'BN:6x', '--work-dir', str(tmp_path)]))
 

@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from mmscratch.utils.config_loading import ConfigError, load_config as load_user_config
 from mmscratch.recipe import scratchify
-from mmscratch.testing import load_config
+from mmscratch.utils.config_loading import load_config
 
 from .test_mixing import RECIPE_KEYS, normalize
 

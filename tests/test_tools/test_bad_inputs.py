@@ -107,6 +107,8 @@ CASES = [
      'checkpoint file not found'),
     ('make_shapes_dataset', lambda f: ['--out', f['missing'], '--num-train', '-1'],
      'num_train'),
+    ('gen_model_index', lambda f: ['--root', f['empty_dir'], '--check'], 'no configs/ folder'),
+    ('gen_model_index', lambda f: ['--folders', 'demo'], "invalid choice: 'demo'"),
 ]
 
 

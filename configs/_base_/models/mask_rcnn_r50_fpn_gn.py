@@ -4,9 +4,12 @@
 # the box head -- 4conv1fc, four 3x3 convs of 256 channels with GN and one fc of
 # 1024 (Shared4Conv1FCBBoxHead) -- and the 4-conv mask head. The RPN head has no
 # norm layer, as in the paper (and in MMDetection's own scratch configs).
-# Random initialization (He/MSRA for convs, MMDetection's ResNet default when
-# init_cfg is None), no frozen stage, norm layers in training mode: every
-# parameter is trained. zero_init_residual=False as in MMDetection's scratch
+# Random initialization, no frozen stage, norm layers in training mode: every
+# parameter is trained. The convs start as MMDetection's ResNet does when init_cfg
+# is None (and detectron2): Kaiming (MSRA) normal, fan_out. That is not what the
+# paper's Detectron runs did: their GN ResNet convs got Caffe2's default XavierFill
+# (uniform, variance 1 / fan_in); configs/_base_/inits/detectron_init.py switches
+# to it (docs/configs.md, "Fidelity"). zero_init_residual=False as in MMDetection's scratch
 # configs: the GN layers' scales start at 1 everywhere.
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 

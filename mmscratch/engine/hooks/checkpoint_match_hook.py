@@ -23,7 +23,7 @@ import re
 from typing import List, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmdet.registry import HOOKS
 
 from ...recipe.scratchify import APPLIED_KEY
@@ -108,6 +108,8 @@ class CheckpointMatchHook(Hook):
         if not isinstance(state, dict):
             raise CheckpointMismatch('the checkpoint holds no state_dict')
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if isinstance(model, BaseTTAModel):  # tools/test.py --tta: the weights are the detector's
+            model = model.module
         found = weight_mismatches(model.state_dict(), state)
         if not any(found.values()):
             return

@@ -10,8 +10,9 @@ arguments when the model was built by ``--scratchify`` -- so that
 writes ``WORK_DIR/run_info.json``
 (atomically): the config name, whether the run is from scratch or starts
 from trained weights (and from which), the norm layers per part of the
-model, the resolved schedule (label such as ``6x``, iterations, LR steps,
-warm-up), the total batch and the number of processes. ``compare_runs.py``,
+model, the parts that stay frozen (a pretrained twin's stem and res2), the
+resolved schedule (label such as ``6x``, iterations, LR steps, warm-up), the
+total batch and the number of processes. ``compare_runs.py``,
 ``plot_curves.py`` and the sweeps read this file instead of the config the
 work dir holds: a work dir from someone else is data, and reading it must
 never execute a ``.py`` file.
@@ -34,7 +35,7 @@ from ...utils import run_files
 from ...utils.config_facts import pretrained_sources
 from ...version import __version__
 from ..runner.scratch_loop import images_per_device
-from .scratch_guard_hook import norm_summary
+from .scratch_guard_hook import frozen_parts, norm_summary
 
 RUN_INFO_FILE = run_files.RUN_INFO_FILE
 #: Key of a checkpoint's ``meta`` saying how its model was built.
@@ -97,6 +98,8 @@ class RunInfoHook(Hook):
             pretrained_sources=sources,
             norm=overall_norm(summary),
             norms={group: sorted(counts) for group, counts in summary.items()},
+            # what stays fixed in training (a pretrained twin: the stem and res2)
+            frozen=frozen_parts(model),
             schedule=schedule_label(cfg, loop.max_iters),
             max_iters=loop.max_iters,
             lr_steps=list(schedule.steps) if schedule is not None else [],

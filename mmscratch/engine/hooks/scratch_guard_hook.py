@@ -75,6 +75,31 @@ def norm_summary(model: nn.Module) -> Dict[str, Counter]:
     return summary
 
 
+def frozen_parts(model: nn.Module) -> List[str]:
+    """The outermost modules whose parameters are all frozen (``requires_grad=False``).
+
+    ``frozen_stages=1`` on a ResNet gives ``['backbone.conv1', 'backbone.gn1',
+    'backbone.layer1']`` (the stem and res2, Detectron's ``FREEZE_AT: 2``);
+    nothing frozen gives ``[]``. A frozen parameter held directly by a module
+    that also trains others is listed by its own name.
+    """
+    parts: List[str] = []
+
+    def visit(prefix: str, module: nn.Module) -> None:
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            parts.append(prefix or '(model)')
+            return
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                parts.append(f'{prefix}.{name}' if prefix else name)
+        for name, child in module.named_children():
+            visit(f'{prefix}.{name}' if prefix else name, child)
+
+    visit('', model)
+    return parts
+
+
 def _pretrained_inits(model: nn.Module) -> List[str]:
     found = []
     for name, module in model.named_modules():
@@ -148,6 +173,7 @@ class ScratchGuardHook(Hook):
         total = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         lines.append(f'  params {trainable:,} trainable of {total:,}')
+        lines.append(f"  frozen {', '.join(frozen_parts(model)) or 'nothing'}")
         per_gpu = images_per_device(runner.train_dataloader)
         lines.append(f'  batch  {per_gpu} images/GPU x {get_world_size()} = '
                      f'{per_gpu * get_world_size()}')

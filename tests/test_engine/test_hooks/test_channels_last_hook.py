@@ -90,6 +90,6 @@ def test_real_run_with_channels_last_and_bf16(tmp_path):
 
 def test_config_trains_channels_last():
     from mmscratch.engine.hooks.channels_last_hook import config_trains_channels_last
-    from mmscratch.testing import load_config
+    from mmscratch.utils.config_loading import load_config
     assert config_trains_channels_last(load_config('configs/demo/mask_rcnn_gn_shapes_fast.py'))
     assert not config_trains_channels_last(load_config(DEMO))
