@@ -14,7 +14,7 @@ from typing import Callable, Dict, List
 import pytest
 import torch.nn as nn
 
-from mmscratch.engine.schedule import paper_schedule
+from mmscratch.recipe.schedule import paper_schedule
 from mmscratch.testing import build_model, count_parameters, norm_layers
 
 from .test_all_configs import ALL_CONFIGS, REPO, config, parse, scaled_model, strip_scope, walk
