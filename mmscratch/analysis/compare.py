@@ -43,72 +43,8 @@ from ..utils.atomic_io import atomic_write_text
 from ..utils.run_files import (CURVE_FILE, CURVE_META_FILE, RUN_INFO_FILE, clean_record,
                                read_curve, read_curve_meta, read_run_info, read_text_lines,
                                run_name)
+from .config_names import ConfigKey, parse_config_name
 from .paper_reference import reference_ap
-
-_NAME_RE = re.compile(
-    r'^(?P<arch>cascade_mask_rcnn|mask_rcnn|faster_rcnn)'
-    r'_(?P<depth>r50|r101|x101|x152)'
-    r'_(?P<norm>gn|syncbn)'
-    r'(?:_(?P<aug>ms|lsj))?'
-    r'(?:_(?P<schedule>\d+(?:\.\d+)?x|\d+e))?'
-    r'(?:_bf16)?'  # a speed variant: same recipe, same paper reference
-    r'(?:_(?P<data>\d+(?:\.\d+)?k))?'
-    r'(?:_(?P<arm>scratch|pretrained))?$')
-
-_ARCH_NAMES = {'mask_rcnn': 'Mask R-CNN', 'faster_rcnn': 'Faster R-CNN',
-               'cascade_mask_rcnn': 'Cascade Mask R-CNN'}
-
-
-@dataclasses.dataclass(frozen=True)
-class ConfigKey:
-    """A config name taken apart; fields are ``None`` where the name is silent."""
-
-    name: str
-    arch: Optional[str] = None
-    depth: Optional[str] = None
-    norm: Optional[str] = None
-    aug: Optional[str] = None
-    schedule: Optional[str] = None
-    data: Optional[int] = None
-    arm: Optional[str] = None
-
-    @property
-    def parsed(self) -> bool:
-        return self.arch is not None
-
-    @property
-    def model(self) -> str:
-        """Row label: 'Mask R-CNN R50 GN (ms)', or the bare name of another config."""
-        if not self.parsed:
-            return re.sub(r'_(scratch|pretrained)$', '', self.name)
-        norm = {'gn': 'GN', 'syncbn': 'SyncBN'}[self.norm]
-        text = f'{_ARCH_NAMES[self.arch]} {self.depth.upper()} {norm}'
-        return text + (f' ({self.aug})' if self.aug else '')
-
-
-def parse_config_name(name: str) -> ConfigKey:
-    """Parse ``[scratch/|pretrained/]<arch>_<depth>_<norm>[_aug][_Nx][_Nk][_arm]``.
-
-    A leading ``scratch/`` or ``pretrained/`` folder (as in ``configs/``)
-    sets the arm. Names of other configs give a key with only ``name`` (and
-    ``arm`` when they end in ``_scratch``/``_pretrained``).
-    """
-    base = name[:-3] if name.endswith('.py') else name
-    parts = base.replace('\\', '/').split('/')
-    folder_arm = parts[-2] if len(parts) > 1 and parts[-2] in ('scratch', 'pretrained') else None
-    stem = parts[-1]
-    match = _NAME_RE.match(stem)
-    if not match:
-        tail = re.search(r'_(scratch|pretrained)$', stem)
-        return ConfigKey(name=stem, arm=folder_arm or (tail.group(1) if tail else None))
-    g = match.groupdict()
-    data = None
-    if g['data']:
-        data = int(round(float(g['data'][:-1]) * 1000))
-    return ConfigKey(name=stem, arch=g['arch'], depth=g['depth'], norm=g['norm'],
-                     aug=g['aug'], schedule=g['schedule'], data=data,
-                     arm=folder_arm or g['arm'])
-
 
 @dataclasses.dataclass
 class RunResult:

@@ -22,8 +22,9 @@ metafile.yml from it; nothing else copies a number.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Dict, List, Optional, Tuple
+
+from .config_names import parse_config_name
 
 #: Box AP per schedule (the paper's R50/R101 GN results). Key: (depth, arm).
 BOX_AP_BY_SCHEDULE: Dict[Tuple[str, str], Dict[str, float]] = {
@@ -259,11 +260,16 @@ PEERS: Dict[str, Tuple[Reference, ...]] = {
 #: Name suffix of a config that is another config with Detectron's backbone init.
 DETECTRON_INIT_SUFFIX = '_detectron_init'
 
-#: Small-data configs: ``mask_rcnn_r50_gn_{tag}_{arm}`` -> training images.
-SMALL_DATA_TAGS = {'35k': 35_000, '10k': 10_000, '3.5k': 3_500, '1k': 1_000}
 
-_PAPER_NAME = re.compile(r'mask_rcnn_(?P<depth>r50|r101)_gn_(?P<schedule>[2-6]x)')
-_SMALL_NAME = re.compile(r'mask_rcnn_r50_gn_(?P<tag>[0-9.]+k)_(?P<arm>scratch|pretrained)')
+#: The schedules of the paper's R50/R101 GN table.
+_PAPER_SCHEDULES = ('2x', '3x', '4x', '5x', '6x')
+
+
+def _is_base(key, **fields) -> bool:
+    """A key of the paper's Mask R-CNN GN grid with ``fields``, no augmentation
+    or variant (same recipe as the paper's number)."""
+    return (key.arch == 'mask_rcnn' and key.norm == 'gn' and key.aug is None
+            and key.variant is None and all(getattr(key, k) == v for k, v in fields.items()))
 
 
 def config_references(folder: str, stem: str) -> List[Reference]:
@@ -285,9 +291,10 @@ def config_references(folder: str, stem: str) -> List[Reference]:
                 if ref.source == 'Detectron' else ref
                 for ref in config_references(folder, stem[:-len(DETECTRON_INIT_SUFFIX)])]
     refs: List[Reference] = []
-    match = _PAPER_NAME.fullmatch(stem)
-    if match and folder in ARMS:
-        depth, schedule = match['depth'], match['schedule']
+    key = parse_config_name(stem)
+    if _is_base(key, data=None, arm=None) and key.depth in ('r50', 'r101') \
+            and key.schedule in _PAPER_SCHEDULES and folder in ARMS:
+        depth, schedule = key.depth, key.schedule
         ap = reference_ap('mask_rcnn', depth, 'gn', folder, schedule)
         refs.append(Reference('paper', _PAPER_WHERE, '', ap['bbox'], ap['segm'], primary=True))
         detectron = DETECTRON_GN.get((depth, folder, schedule))
@@ -300,14 +307,14 @@ def config_references(folder: str, stem: str) -> List[Reference]:
                          'is added')
             refs.append(Reference('Detectron', _DETECTRON_GN, config, bbox, segm, primary=True,
                                   note=note))
-    small = _SMALL_NAME.fullmatch(stem)
-    if small and folder == 'small_data' and small['tag'] in SMALL_DATA_TAGS:
-        row = SMALL_DATA[SMALL_DATA_TAGS[small['tag']]]
+    if _is_base(key, depth='r50', schedule=None) and folder == 'small_data' \
+            and key.data in SMALL_DATA and key.arm in ARMS:
+        row = SMALL_DATA[key.data]
         note = ''
-        if small['arm'] == 'scratch' and 'scratch_tuned' in row:
+        if key.arm == 'scratch' and 'scratch_tuned' in row:
             note = (f'{row["scratch_tuned"]:.1f} with hyper-parameters tuned for scratch; '
                     'this config uses the pretrained model\'s, as the paper\'s main number')
-        refs.append(Reference('paper', _PAPER_SMALL_WHERE, '', row[small['arm']], None,
+        refs.append(Reference('paper', _PAPER_SMALL_WHERE, '', row[key.arm], None,
                               primary=True, note=note))
     refs.extend(PEERS.get(f'{folder}/{stem}', ()))
     return refs

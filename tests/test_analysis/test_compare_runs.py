@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mmscratch.analysis.compare import (find_run_dirs, load_run, load_runs,
-                                        parse_config_name, to_markdown, write_csv)
+from mmscratch.analysis.compare import find_run_dirs, load_run, load_runs, to_markdown, write_csv
 from mmscratch.utils.run_files import write_curve
 from mmscratch.analysis.paper_reference import (BOX_AP_BY_SCHEDULE, SMALL_DATA,
                                                 reference_ap, reference_markdown)
@@ -40,23 +39,6 @@ def make_run(root, name, config_name, run_info, aps, total=540_000, meta=True):
             config_name=config_name, max_iters=total, **run_info)))
     (run / f'{config_name}.py').write_text("raise SystemExit('the dumped config was executed')\n")
     return run
-
-
-@pytest.mark.parametrize('name, expected', [
-    ('mask_rcnn_r50_gn_6x', dict(arch='mask_rcnn', depth='r50', norm='gn', schedule='6x')),
-    ('pretrained/mask_rcnn_r101_gn_3x.py', dict(depth='r101', schedule='3x', arm='pretrained')),
-    ('cascade_mask_rcnn_r50_syncbn_ms_9x', dict(arch='cascade_mask_rcnn', norm='syncbn',
-                                                aug='ms', schedule='9x')),
-    ('mask_rcnn_r50_syncbn_lsj_100e', dict(aug='lsj', schedule='100e')),
-    ('mask_rcnn_r50_gn_3.5k_scratch', dict(data=3500, arm='scratch', schedule=None)),
-    ('mask_rcnn_r50_gn_10k_pretrained', dict(data=10_000, arm='pretrained')),
-    ('mask_rcnn_gn_shapes', dict(arch=None, arm=None)),
-    ('my_detector_pretrained', dict(arch=None, arm='pretrained')),
-])
-def test_parse_config_name(name, expected):
-    key = parse_config_name(name)
-    for field, value in expected.items():
-        assert getattr(key, field) == value, (name, field)
 
 
 def test_reference_numbers_come_from_the_paper_table():

@@ -5,7 +5,8 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 
-from mmscratch.analysis.compare import RunResult, parse_config_name
+from mmscratch.analysis.compare import RunResult
+from mmscratch.analysis.config_names import parse_config_name
 from mmscratch.analysis.sweep import run_is_complete, sweep_markdown, sweep_rows, write_report
 from mmscratch.utils.run_files import write_curve
 

@@ -1,12 +1,17 @@
-"""Every config in configs/ (but _base_): it loads, builds, and is the paper's recipe.
+"""Every config in configs/ (but _base_): it loads, builds, and is what its name says.
 
-What each config must be is read from its name, the way a user reads it:
+What each config must be is read from its name, the way a user reads it
+(mmscratch.analysis.config_names: the one grammar of config names):
 ``{mask,faster,cascade_mask}_rcnn_r{50,101}_{gn,syncbn}_[ms_]{N}x`` is the
 paper's N x 90k-iteration schedule with GN(32)/SyncBN everywhere but the RPN
 head; ``..._lsj_{E}e`` is the modern LSJ recipe; ``configs/scratch`` has no
 pretrained weights anywhere and ``configs/pretrained`` holds each scratch
-config's twin with an ImageNet backbone. Models are built scaled down
-(mmscratch.testing), which keeps every layer type and norm layer.
+config's twin with an ImageNet backbone. The per-config tests check what
+each config adds of its own (norms, depth, heads, schedule length, data
+augmentation, init, hooks list); the values the configs share live in the
+bases, checked once in test_bases.py, and one test checks that every paper
+config kept them. Models are built scaled down (mmscratch.testing), which
+keeps every layer type and norm layer.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from mmscratch.analysis.config_names import parse_config_name
 from mmscratch.recipe.schedule import paper_schedule, scale_schedule
 from mmscratch.testing import build_model, count_parameters, norm_layers, scale_down_model_cfg
 from mmscratch.utils.config_loading import load_config
@@ -28,8 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
 ALL_CONFIGS = sorted(str(p.relative_to(REPO)) for p in CONFIGS.rglob('*.py')
                      if '_base_' not in p.relative_to(CONFIGS).parts)
-NAME = re.compile(r'(?P<det>mask_rcnn|faster_rcnn|cascade_mask_rcnn)_r(?P<depth>50|101)_'
-                  r'(?P<norm>gn|syncbn)_(?:(?P<ms>ms_)?(?P<multiple>\d)x|lsj_(?P<epochs>\d+)e)')
 NORM_CLASSES = {'gn': nn.GroupNorm, 'syncbn': nn.SyncBatchNorm}
 NORM_CFGS = {'gn': dict(type='GN', num_groups=32, requires_grad=True),
              'syncbn': dict(type='SyncBN', requires_grad=True)}
@@ -46,27 +50,22 @@ PRETRAINED_FROZEN_STAGES = 1
 def parse(path: str) -> dict:
     """What the config's directory and name promise.
 
-    Names outside the paper's grid (the CPU demo, other families such as
-    small-data regimes) still say their depth, norm and init when they can:
-    ``_r50_``, ``_gn``, a ``_pretrained`` suffix.
+    Names outside the paper's grid (the small-data regimes) still say their
+    depth, norm and init (``_r50_``, ``_gn``, a ``_pretrained`` suffix); the
+    CPU demo's name says none of them.
     """
     stem = Path(path).stem
     kind = Path(path).parent.name
-    depth = re.search(r'_r(50|101)_', stem)
-    norm = re.search(r'_(gn|syncbn)(?:_|$)', stem)
-    det = re.match(r'cascade_mask_rcnn|mask_rcnn|faster_rcnn', stem)
-    info = dict(path=path, stem=stem, kind=kind,
-                depth=int(depth[1]) if depth else None,
-                norm=norm[1] if norm else None,
-                det=det[0] if det else None,
-                pretrained=kind == 'pretrained' or stem.endswith('_pretrained'),
-                paper=False, ms=False, lsj=False, multiple=None, epochs=None)
-    match = NAME.fullmatch(stem)
-    if match and kind in ('scratch', 'pretrained'):
-        info.update(paper=True, ms=bool(match['ms']), lsj=match['epochs'] is not None,
-                    multiple=int(match['multiple']) if match['multiple'] else None,
-                    epochs=int(match['epochs']) if match['epochs'] else None)
-    return info
+    key = parse_config_name(stem)
+    schedule = key.schedule or ''
+    return dict(path=path, stem=stem, kind=kind,
+                depth=int(key.depth[1:]) if key.depth else None,
+                norm=key.norm, det=key.arch, variant=key.variant,
+                pretrained=kind == 'pretrained' or key.arm == 'pretrained',
+                paper=key.parsed and kind in ('scratch', 'pretrained'),
+                ms=key.aug == 'ms', lsj=key.aug == 'lsj',
+                multiple=int(schedule[:-1]) if schedule.endswith('x') else None,
+                epochs=int(schedule[:-1]) if schedule.endswith('e') else None)
 
 
 @functools.lru_cache(maxsize=None)
@@ -225,136 +224,86 @@ def test_initialization(path):
     assert cfg.model.backbone.norm_eval is False
 
 
-@pytest.mark.parametrize('path', [p for p in ALL_CONFIGS
-                                  if parse(p)['paper'] and not parse(p)['lsj']])
-def test_paper_optimizer_and_schedule(path):
-    info, cfg = parse(path), config(path)
-    multiple = info['multiple']
-    if info['ms']:
-        # scratch enhanced baselines 9x; their pretrained twins 9x, and 6x as in the paper
-        assert multiple in ((9,) if info['kind'] == 'scratch' else (6, 9))
-    else:
-        assert multiple in PAPER_MULTIPLES
-    assert cfg.train_cfg.schedule == dict(multiple=multiple)
-    assert cfg.train_cfg.base_batch_size == 16
-    assert cfg.optim_wrapper.type == 'OptimWrapper'
-    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=0.02, momentum=0.9,
-                                               weight_decay=1e-4)
-    schedule = paper_schedule(**cfg.train_cfg.schedule, batch_size=16)
-    total = 90_000 * multiple
-    assert schedule.total_iters == total
-    assert schedule.steps == (total - 60_000, total - 20_000)
-    assert (schedule.warmup_iters, schedule.warmup_factor) == (500, pytest.approx(1 / 3))
-    # 16 GPUs x 2 images: half the iterations, twice the LR (auto_scale_lr)
-    at_32 = scale_schedule(schedule, 32)
-    assert at_32.total_iters == total // 2
-    assert at_32.steps == ((total - 60_000) // 2, (total - 20_000) // 2)
-    assert at_32.warmup_iters == 250
-    lr_32 = cfg.optim_wrapper.optimizer.lr * 32 / cfg.auto_scale_lr.base_batch_size
-    assert lr_32 == pytest.approx(0.04)
-    # validation every 30k iterations at batch 16 (scaled by the loop)
-    assert cfg.train_cfg.val_interval == 30_000
-
-
-@pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['lsj']])
-def test_lsj_optimizer_and_schedule(path):
-    epochs, cfg = parse(path)['epochs'], config(path)
-    assert cfg.train_cfg.base_batch_size == 64
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=0.1, momentum=0.9,
-                                               weight_decay=4e-5)
-    schedule = paper_schedule(**cfg.train_cfg.schedule, batch_size=64)
-    # detectron2 new_baselines: 184375 iterations per 100 epochs at batch 64,
-    # steps at 163889 and 177546, multiplied for longer schedules
-    factor = epochs // 100
-    assert schedule.total_iters == 184_375 * factor == epochs * 118_000 // 64
-    assert schedule.steps == (163_889 * factor, 177_546 * factor)
-    # detectron2's warm-up is a fraction of training (warmup_length=500 / max_iter),
-    # so 500, 1000 and 2000 iterations at 100, 200 and 400 epochs
-    assert (schedule.warmup_iters, schedule.warmup_factor) == (
-        {100: 500, 200: 1000, 400: 2000}[epochs], 0.067)
-    assert cfg.model.rpn_head.num_convs == 2
-
-
-@pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
-def test_training_data(path):
-    info, cfg = parse(path), config(path)
-    pipeline = strip_scope(cfg.train_dataloader.dataset.pipeline)
-    resizes = [t for t in pipeline if 'Resize' in t['type']]
+def _schedule_base(info: dict) -> str:
     if info['lsj']:
-        assert resizes == [dict(type='RandomResize', scale=(1024, 1024),
-                                ratio_range=(0.1, 2.0), keep_ratio=True)]
-        assert any(t['type'] == 'RandomCrop' and t['crop_size'] == (1024, 1024)
-                   for t in pipeline)
-    elif info['ms']:
-        assert resizes == [dict(type='RandomResize', scale=[(1333, 640), (1333, 800)],
-                                keep_ratio=True)]
+        return f'schedules/lsj_{info["epochs"]}e.py'
+    return f'schedules/scratch_{info["multiple"]}x.py'
+
+
+def _dataset_base(info: dict) -> str:
+    task = 'detection' if info['det'] == 'faster_rcnn' else 'instance'
+    return f'datasets/coco_{task}' + ('_lsj' if info['lsj'] else '_ms' if info['ms'] else '') \
+        + '.py'
+
+
+@functools.lru_cache(maxsize=None)
+def base(rel: str):
+    return load_config(str(CONFIGS / '_base_' / rel))
+
+
+@pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
+def test_schedule_is_the_named_one(path):
+    """The config's own schedule: the length its name says (the rule's values
+    are the bases': test_bases.py)."""
+    info, cfg = parse(path), config(path)
+    if info['lsj']:
+        assert cfg.train_cfg.schedule.total_iters == info['epochs'] * 118_000 // 64
+        assert cfg.model.rpn_head.num_convs == 2  # detectron2's LSJ model
     else:
-        assert resizes == [dict(type='Resize', scale=(1333, 800), keep_ratio=True)]
-    assert dict(type='RandomFlip', prob=0.5) in pipeline
-    with_mask = info['det'] != 'faster_rcnn'
-    load = next(t for t in pipeline if t['type'] == 'LoadAnnotations')
-    assert load.get('with_mask', False) == with_mask
-    assert cfg.train_dataloader.batch_size == 2
-    assert cfg.train_dataloader.dataset.ann_file == 'annotations/instances_train2017.json'
-    test_resizes = [t for t in cfg.val_dataloader.dataset.pipeline if 'Resize' in t['type']]
-    assert strip_scope(test_resizes) == [dict(type='Resize', scale=(1333, 800), keep_ratio=True)]
-
-
-SCRATCH_HOOKS = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
-                 'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
-                 'RunInfoHook']
+        if info['ms']:
+            # scratch enhanced baselines 9x; their pretrained twins 9x, and 6x as in the paper
+            assert info['multiple'] in ((9,) if info['kind'] == 'scratch' else (6, 9))
+        else:
+            assert info['multiple'] in PAPER_MULTIPLES
+        assert cfg.train_cfg.schedule == dict(multiple=info['multiple'])
+    assert cfg.train_cfg.to_dict() == base(_schedule_base(info)).train_cfg.to_dict()
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
-def test_iteration_based_runtime(path):
-    cfg = config(path)
-    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
-    assert cfg.default_hooks.checkpoint.by_epoch is False
-    assert cfg.default_hooks.checkpoint.interval == 10_000
-    assert cfg.default_hooks.checkpoint.max_keep_ckpts >= 3
-    assert cfg.log_processor.by_epoch is False
-    assert [h['type'] for h in cfg.custom_hooks].count('SyncBNCheckHook') == 1
-    assert cfg.randomness.seed == 0  # ExactResumeHook needs a fixed seed
+def test_training_data_is_the_named_one(path):
+    """Single-scale, ``ms`` or ``lsj``; masks for Mask/Cascade Mask R-CNN only."""
+    info, cfg = parse(path), config(path)
+    named = base(_dataset_base(info))
+    assert strip_scope(cfg.train_dataloader.to_dict()) == \
+        strip_scope(named.train_dataloader.to_dict())
+    assert strip_scope(cfg.val_dataloader.to_dict()) == strip_scope(named.val_dataloader.to_dict())
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
-def test_reliability_and_analysis_hooks(path):
+def test_hooks_are_the_runtimes_list_for_the_arm(path):
     """Scratch configs run the from-scratch guard; their pretrained twins every hook but it."""
     info, cfg = parse(path), config(path)
-    hooks = strip_scope(cfg.to_dict()['custom_hooks'])
-    types = [h['type'] for h in hooks]
-    if info['pretrained']:  # ImageNet weights on purpose: the guard would refuse them
-        assert types == [t for t in SCRATCH_HOOKS if t != 'ScratchGuardHook']
-    else:
-        assert types == SCRATCH_HOOKS
-        assert hooks[1] == dict(type='ScratchGuardHook', strict=True)
-    by_type = {h['type']: h for h in hooks}
-    assert by_type['ConvergenceCurveHook'] == dict(type='ConvergenceCurveHook', num_points=10)
-    # counts synced with the logger, every 50 iterations
-    assert cfg.default_hooks.logger.interval % by_type['DataSeenHook']['sync_interval'] == 0
-    # custom_hooks is one of the two lists scratch_runtime.py defines once
-    lists = strip_scope({k: cfg.to_dict()[k]
-                         for k in ('scratch_custom_hooks', 'pretrained_custom_hooks')})
-    assert [h['type'] for h in lists['scratch_custom_hooks']] == SCRATCH_HOOKS
-    assert lists['pretrained_custom_hooks'] == [h for h in lists['scratch_custom_hooks']
-                                                if h['type'] != 'ScratchGuardHook']
-    assert hooks == lists['pretrained_custom_hooks' if info['pretrained']
-                          else 'scratch_custom_hooks']
+    runtime = base('scratch_runtime.py').to_dict()
+    arm_list = 'pretrained_custom_hooks' if info['pretrained'] else 'scratch_custom_hooks'
+    assert strip_scope(cfg.to_dict()['custom_hooks']) == strip_scope(runtime[arm_list])
 
 
-@pytest.mark.parametrize('path', ['configs/scratch/mask_rcnn_r50_syncbn_lsj_100e.py',
-                                  'configs/pretrained/cascade_mask_rcnn_r101_gn_ms_6x.py'])
-def test_hooks_build(path):
-    import mmscratch  # noqa: F401  (registers the hooks)
-    from mmdet.registry import HOOKS
-    from mmengine.registry import init_default_scope
-    from mmscratch.engine.hooks import SafeCheckpointHook
-    init_default_scope('mmdet')
-    cfg = config(path)
-    assert type(HOOKS.build(cfg.default_hooks.checkpoint.to_dict())) is SafeCheckpointHook
-    built = [HOOKS.build(h) for h in cfg.to_dict()['custom_hooks']]
-    assert [type(h).__name__ for h in built] == [h['type'] for h in cfg.custom_hooks]
+#: What the paper configs take from their bases unchanged.
+SHARED_FROM_SCHEDULE = ('optim_wrapper', 'auto_scale_lr', 'param_scheduler', 'val_cfg',
+                        'test_cfg')
+SHARED_FROM_RUNTIME = ('default_hooks', 'log_processor', 'randomness', 'custom_imports',
+                       'scratch_custom_hooks', 'pretrained_custom_hooks', 'default_scope')
+
+
+def test_every_paper_config_keeps_its_bases():
+    """One check over all paper configs (not one copy of each base value per config):
+    what a config shares is exactly its bases'; a config that overrode a shared
+    value by accident is named."""
+    drifted = []
+    for path in (p for p in ALL_CONFIGS if parse(p)['paper']):
+        info, cfg = parse(path), config(path).to_dict()
+        schedule, runtime = base(_schedule_base(info)).to_dict(), \
+            base('scratch_runtime.py').to_dict()
+        for key in SHARED_FROM_SCHEDULE:
+            wanted = schedule[key]
+            if info['variant'] == 'bf16' and key == 'optim_wrapper':
+                wanted = dict(wanted, type='BF16OptimWrapper')
+            if strip_scope(cfg.get(key)) != strip_scope(wanted):
+                drifted.append(f'{path}: {key}')
+        for key in SHARED_FROM_RUNTIME:
+            if strip_scope(cfg.get(key)) != strip_scope(runtime.get(key)):
+                drifted.append(f'{path}: {key}')
+    assert not drifted
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if p.startswith('configs/pretrained/')])
