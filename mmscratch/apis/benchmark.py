@@ -128,7 +128,7 @@ def check_inputs(args) -> None:
     """Bad input is one clear error before anything is built: counts, the configs
     (missing, unparsable) and, for ``--input real``, their data."""
     from ..datasets.config_check import find_missing_dataset_files
-    from ..benchmark.common import load_bench_config
+    from ..utils.config_loading import load_config
 
     if args.iters < 1 or args.warmup < 0 or args.block_iters < 1:
         raise ValueError('--iters and --block-iters must be >= 1, --warmup >= 0')
@@ -138,7 +138,7 @@ def check_inputs(args) -> None:
     if args.vs:
         configs.append((args.vs, dict(args.cfg_options or {}, **(args.vs_cfg_options or {}))))
     for path, options in configs:
-        cfg = load_bench_config(path, options or None)
+        cfg = load_config(path, options or None)
         if args.input == 'real' or (args.data_only and args.input == 'real'):
             problems = find_missing_dataset_files(cfg, ('train_dataloader',), evaluator=False)
             if problems:

@@ -1,25 +1,13 @@
-"""Pieces shared by the train and data benchmarks: config loading, timing
-statistics, peak-memory measurement and environment facts."""
+"""Pieces shared by the train and data benchmarks: timing statistics,
+peak-memory measurement and environment facts."""
 from __future__ import annotations
 
-import copy
 import math
 import platform
 import resource
 import statistics
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.config import Config
-
-
-def load_bench_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config given as a path, ``mmscratch::REL`` or ``mmdet::REL``.
-
-    MMDetection's own configs (``mmdet::``) are read from the wheel, so the
-    stock config can serve as the baseline of ``--vs``.
-    """
-    from ..utils.config_loading import load_config
-    return copy.deepcopy(load_config(path, cfg_options))
 
 
 def register_modules() -> None:

@@ -19,8 +19,8 @@ import time
 from collections import defaultdict
 from typing import List, Optional, Tuple
 
-from .common import (MemoryMeter, load_bench_config, register_modules,
-                     time_stats, versions)
+from ..utils.config_loading import load_config
+from .common import MemoryMeter, register_modules, time_stats, versions
 from .synthetic import (COCO_IMAGE_SIZE, COCO_INSTANCES_PER_IMAGE,
                         generate_coco_images)
 
@@ -65,7 +65,7 @@ class DataBench:
         self.input = input
         self.image_size = list(image_size)
         self.num_instances = num_instances
-        cfg = load_bench_config(config, cfg_options)
+        cfg = load_config(config, cfg_options)
         pipeline = find_train_pipeline(cfg)
         if input == 'synthetic':
             if data_dir is None:

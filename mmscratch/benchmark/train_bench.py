@@ -28,8 +28,8 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from .common import (MemoryMeter, load_bench_config, register_modules,
-                     time_stats, versions)
+from ..utils.config_loading import load_config
+from .common import MemoryMeter, register_modules, time_stats, versions
 from .stages import StageTimer
 from .synthetic import COCO_IMAGE_SIZE, COCO_INSTANCES_PER_IMAGE, make_train_batch
 
@@ -85,7 +85,7 @@ class TrainBench:
         register_modules()
         self.config = config
         self.opts = dataclasses.replace(opts)  # a config may switch its amp on
-        cfg = load_bench_config(config, opts.cfg_options)
+        cfg = load_config(config, opts.cfg_options)
         self.cfg = cfg
         self.device = torch.device(opts.device)
         self.sync = _sync_fn(self.device)
