@@ -58,3 +58,12 @@ def norm_layers(module: nn.Module) -> Iterator[Tuple[str, nn.Module]]:
     for name, child in module.named_modules():
         if isinstance(child, norm_types) or 'SyncBatchNorm' in type(child).__name__:
             yield name, child
+
+
+def strip_scope(node):
+    """A config (or part) without MMEngine's ``_scope_`` keys, for comparisons."""
+    if isinstance(node, dict):
+        return {k: strip_scope(v) for k, v in node.items() if k != '_scope_'}
+    if isinstance(node, (list, tuple)):
+        return type(node)(strip_scope(v) for v in node)
+    return node

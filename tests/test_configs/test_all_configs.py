@@ -27,7 +27,8 @@ import torch.nn as nn
 
 from mmscratch.analysis.config_names import parse_config_name
 from mmscratch.recipe.schedule import paper_schedule, scale_schedule
-from mmscratch.testing import build_model, count_parameters, norm_layers, scale_down_model_cfg
+from mmscratch.testing import (build_model, count_parameters, norm_layers, scale_down_model_cfg,
+                               strip_scope)
 from mmscratch.utils.config_loading import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,14 +95,6 @@ def walk(node, prefix=''):
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             yield from walk(value, f'{prefix}{i}.')
-
-
-def strip_scope(node):
-    if isinstance(node, dict):
-        return {k: strip_scope(v) for k, v in node.items() if k != '_scope_'}
-    if isinstance(node, (list, tuple)):
-        return type(node)(strip_scope(v) for v in node)
-    return node
 
 
 def test_configs_were_found():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mmscratch.recipe.schedule import paper_schedule, scale_schedule
+from mmscratch.testing import strip_scope
 from mmscratch.utils.config_loading import load_config
 
 BASE = Path(__file__).resolve().parents[2] / 'configs' / '_base_'
@@ -20,14 +21,6 @@ SCRATCH_HOOKS = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'Converg
 
 def base(rel: str):
     return load_config(str(BASE / rel))
-
-
-def strip_scope(node):
-    if isinstance(node, dict):
-        return {k: strip_scope(v) for k, v in node.items() if k != '_scope_'}
-    if isinstance(node, (list, tuple)):
-        return type(node)(strip_scope(v) for v in node)
-    return node
 
 
 @pytest.mark.parametrize('multiple', [1, 2, 3, 4, 5, 6, 9])

@@ -10,7 +10,7 @@ from mmscratch.apis.train import build_parser, build_train_config
 from mmscratch.recipe import parse_norm, parse_scratchify_flag, scratchify
 from mmscratch.recipe.scratchify import loop_schedule
 from mmscratch.recipe.scratchify import scratch_custom_hooks
-from mmscratch.testing import build_model, norm_layers
+from mmscratch.testing import build_model, norm_layers, strip_scope
 from mmscratch.utils.config_loading import load_config, resolve_config_path
 
 MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
@@ -26,14 +26,6 @@ HOOK_TYPES = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'Convergenc
 @pytest.fixture(scope='module')
 def mask_rcnn():
     return load_config(MASK_RCNN)
-
-
-def strip_scope(node):
-    if isinstance(node, dict):
-        return {k: strip_scope(v) for k, v in node.items() if k != '_scope_'}
-    if isinstance(node, (list, tuple)):
-        return type(node)(strip_scope(v) for v in node)
-    return node
 
 
 def test_exported_at_package_level():
