@@ -94,8 +94,8 @@ class Plan:
     multiples: Tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     seeds: Tuple[int, ...] = (0, 1)
     subset_sizes: Tuple[int, ...] = (60, 200)
-    curve_points: int = 6
-    small_data_curve_points: int = 6
+    small_data_multiple: float = 0.5
+    curve_points: int = 5
     bf16: bool = True
     detection_options: Tuple[str, ...] = ()
     pretrain_options: Tuple[str, ...] = ()
@@ -106,19 +106,21 @@ TOY = Plan(
     shapes_train=24, shapes_val=4, pretrain_train=120, pretrain_val=20,
     pretrain_image_size=64, pretrain_batch=8,
     pretrain_schedule=dict(total_iters=4, drops_before_end=(2, 1), warmup_iters=1),
-    base_schedule=dict(total_iters=8, drops_before_end=(4, 2), warmup_iters=1),
-    multiples=(0.5, 1.0), subset_sizes=(8,), curve_points=1, small_data_curve_points=1,
+    base_schedule=dict(total_iters=6, drops_before_end=(4, 2), warmup_iters=1),
+    multiples=(0.5, 1.0), subset_sizes=(8,), curve_points=1,
     detection_options=(
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
         'custom_hooks.0.sync_interval=1', 'default_hooks.checkpoint.interval=3',
+        'custom_hooks.1.plot=False',  # the report draws the figure from every curve
         # an untrained model still returns boxes, so every evaluation has an AP
         'model.test_cfg.rcnn.score_thr=0.0', 'model.test_cfg.rcnn.max_per_img=20'),
     pretrain_options=(
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
-        'log_processor.window_size=1', 'default_hooks.checkpoint.interval=2'))
+        'log_processor.window_size=1', 'default_hooks.checkpoint.interval=2',
+        'train_cfg.base_batch_size=8', 'auto_scale_lr.base_batch_size=8'))
 
 
 def multiple_label(multiple: float) -> str:
@@ -149,6 +151,12 @@ def scaled_schedule(base: dict, multiple: float) -> dict:
     except ValueError as exc:
         raise MiniPaperError(f'{multiple_label(multiple)} of {base}: {exc}') from None
     return dict(total_iters=total, drops_before_end=drops, warmup_iters=warmup)
+
+
+def curve_points(plan: Plan, multiple: float) -> int:
+    """AP evaluations of a run: ``plan.curve_points`` at 1x, growing with the
+    square root of the length (1/4x: 3, 1/2x: 4, 1x: 5, 2x: 7 in the full plan)."""
+    return max(min(3, plan.curve_points), int(round(plan.curve_points * multiple ** 0.5)))
 
 
 def schedule_options(schedule: dict) -> List[str]:
@@ -207,8 +215,10 @@ class MiniPaper:
         base = plan.base_schedule or dict(load_config(DEMO_CONFIG).train_cfg.schedule)
         self.base_schedule = dict(base)
         self.schedules = {m: scaled_schedule(base, m) for m in plan.multiples}
-        if 1.0 not in self.schedules:
-            raise MiniPaperError('the plan needs the 1x schedule (the small-data runs use it)')
+        if 1.0 not in self.schedules or plan.small_data_multiple not in self.schedules:
+            raise MiniPaperError(
+                f'the plan needs the 1x schedule and the small-data runs\' '
+                f'({multiple_label(plan.small_data_multiple)}) among --multiples')
         pre_cfg = load_config(PRETRAIN_CONFIG)
         self.pretrain_schedule = dict(plan.pretrain_schedule or pre_cfg.train_cfg.schedule)
         self.stages: Dict[str, dict] = {}
@@ -243,7 +253,7 @@ class MiniPaper:
                 for arm in ARMS:
                     work_dir = osp.join(self.work_root, 'figure1', multiple_label(multiple)
                                         .replace('/', '_'), f'{arm}_seed{seed}')
-                    options = [*self._common(seed, self.plan.curve_points),
+                    options = [*self._common(seed, curve_points(self.plan, multiple)),
                                *schedule_options(schedule), *self._arm_options(arm),
                                f'experiment_name=mini_paper_{arm}_{multiple:g}x_seed{seed}']
                     runs.append(Run('figure1', arm, multiple, seed, self.plan.shapes_train,
@@ -252,13 +262,13 @@ class MiniPaper:
         return runs
 
     def small_data_runs(self) -> List[Run]:
-        seed = self.plan.seeds[0]
-        shared = [*self._common(seed, self.plan.small_data_curve_points),
-                  *schedule_options(self.schedules[1.0])]
+        seed, multiple = self.plan.seeds[0], self.plan.small_data_multiple
+        shared = [*self._common(seed, curve_points(self.plan, multiple)),
+                  *schedule_options(self.schedules[multiple])]
         planned = sweep_lib.plan_sweep(DEMO_CONFIG, TWIN_CONFIG, self.plan.subset_sizes,
                                        self.small_root, cfg_options=shared,
                                        cfg_options_pretrained=self._arm_options('pretrained'))
-        return [Run('small_data', r.arm, 1.0, seed, r.size, r.config, r.work_dir,
+        return [Run('small_data', r.arm, multiple, seed, r.size, r.config, r.work_dir,
                     list(r.cfg_options)) for r in planned]
 
     # ------------------------------------------------------------- stages
@@ -320,9 +330,12 @@ class MiniPaper:
         return 'resumed' if extra else 'trained'
 
     def _pretrain_complete(self, work_dir: str) -> bool:
+        """``backbone.json`` is written after the last iteration of the run that
+        ``run_info.json`` describes (the schedule as the loop resolved it)."""
         meta = read_json_file(osp.join(work_dir, 'backbone.json'))
-        return (isinstance(meta, dict) and osp.isfile(self.backbone)
-                and meta.get('iterations') == self.pretrain_schedule['total_iters'])
+        total = read_run_info(work_dir).get('max_iters')
+        return (isinstance(meta, dict) and osp.isfile(self.backbone) and total is not None
+                and meta.get('iterations') == total)
 
     def pretrain(self) -> dict:
         status = self._train(PRETRAIN_CONFIG, self.pretrain_dir, self.pretrain_options(),
@@ -380,8 +393,10 @@ class MiniPaper:
         write_csv(results, osp.join(self.work_root, 'compare.csv'))
         out['compare'] = [compare_md, osp.join(self.work_root, 'compare.csv')]
 
-        full = {(run.arm): run for run in fig_runs
-                if run.multiple == 1.0 and run.seed == self.plan.seeds[0]}
+        # the full training set: the figure-1 pair of the small-data runs' schedule
+        full = {run.arm: run for run in fig_runs
+                if run.multiple == self.plan.small_data_multiple
+                and run.seed == self.plan.seeds[0]}
         sweep_results = {(run.size, run.arm): load_run(run.work_dir, arm=run.arm)
                          for run in small_runs}
         for arm, run in full.items():
@@ -563,12 +578,54 @@ def build_parser() -> ToolParser:
                         help='train in this process instead of one process per run')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the data and the training commands; write nothing')
+    sizes = parser.add_argument_group(
+        'plan', 'override sizes of the plan (default: the full plan, or --toy\'s)')
+    sizes.add_argument('--pretrain-images', type=int, help='images of the pre-training set')
+    sizes.add_argument('--pretrain-image-size', type=int, help='their side in pixels')
+    sizes.add_argument('--pretrain-iters', type=int,
+                       help='pre-training iterations (at the config\'s batch; LR drops scale)')
+    sizes.add_argument('--multiples', type=float, nargs='+',
+                       help='schedules in units of the demo\'s (must include 1)')
+    sizes.add_argument('--seeds', type=int, nargs='+', help='seeds of the 1x pair')
+    sizes.add_argument('--subset-sizes', type=int, nargs='+',
+                       help='training-set sizes of the small-data runs (the full set is '
+                       'the figure-1 pair of their schedule)')
+    sizes.add_argument('--curve-points', type=int,
+                       help='AP evaluations of a 1x run (others: x sqrt(length))')
     return parser
+
+
+def plan_from_args(args) -> Plan:
+    """:data:`FULL` or :data:`TOY`, with the sizes given on the command line."""
+    plan = TOY if args.toy else FULL
+    changes = {}
+    if args.pretrain_images is not None:
+        changes['pretrain_train'] = args.pretrain_images
+    if args.pretrain_image_size is not None:
+        changes['pretrain_image_size'] = args.pretrain_image_size
+    if args.pretrain_iters is not None:
+        base = plan.pretrain_schedule or dict(load_config(PRETRAIN_CONFIG).train_cfg.schedule)
+        changes['pretrain_schedule'] = scaled_schedule(
+            base, args.pretrain_iters / base['total_iters'])
+    if args.multiples:
+        changes['multiples'] = tuple(args.multiples)
+    if args.seeds:
+        changes['seeds'] = tuple(args.seeds)
+    if args.subset_sizes:
+        if any(n <= 0 or n >= plan.shapes_train for n in args.subset_sizes):
+            raise MiniPaperError(f'--subset-sizes must lie in [1, {plan.shapes_train}) '
+                                 '(the full set is the figure-1 pair)')
+        changes['subset_sizes'] = tuple(sorted(set(args.subset_sizes)))
+    if args.curve_points is not None:
+        if args.curve_points < 1:
+            raise MiniPaperError('--curve-points must be >= 1')
+        changes['curve_points'] = args.curve_points
+    return dataclasses.replace(plan, **changes)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = build_parser().parse_args(argv)
-    plan = TOY if args.toy else FULL
+    plan = plan_from_args(args)
     paper = MiniPaper(plan, args.work_root, args.data_root, args.pretrain_data_root,
                       resume=args.resume, in_process=args.in_process)
     if args.dry_run:
