@@ -8,7 +8,7 @@
 Generates the shapes set and a 100-class pre-training set, pre-trains the demo
 backbone as a classifier, trains the demo from scratch and its pretrained twin
 at 1/4, 1/2, 1 and 2 x the demo schedule (the 1x pair with two seeds) and on
-nested subsets of the training set, and writes figure1.png, compare.md,
+nested subsets of the training set (1/2x), and writes figure1.png, compare.md,
 small_data/sweep.md, data_budget.md and summary.md/.json in --work-root.
 Completed runs are skipped. See mmscratch/apis/mini_paper.py and
 docs/mini_paper.md.

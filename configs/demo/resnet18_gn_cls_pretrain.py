@@ -7,13 +7,15 @@
 # backbone in MMDetection's key layout to WORK_DIR/backbone.pth (+ backbone.json), which
 # configs/demo/mask_rcnn_gn_shapes_pretrained.py loads through init_cfg=Pretrained.
 #
+# Images are trained at the size they were generated (64 px by default: objects span the
+# pixels the detection set's objects span; docs/mini_paper.md).
+#
 #   python tools/make_pretrain_dataset.py --out data/pretrain_cls
 #   python tools/train.py configs/demo/resnet18_gn_cls_pretrain.py --bf16
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mmscratch'], allow_failed_imports=False)
 
 norm_cfg = dict(type='GN', num_groups=8, requires_grad=True)
-image_size = 128
 num_classes = 100
 data_root = 'data/pretrain_cls/'
 

@@ -19,9 +19,9 @@ project's hooks:
    proportional end, checked by ``paper_schedule``), the 1x pair with two
    seeds; AP curves from ``ConvergenceCurveHook``;
 4. **small_data**: nested subsets of the shapes training set (the small-data
-   sweep's subsets, ``mmscratch.datasets.subsets``), scratch vs pretrained
-   per size on the 1x schedule; the full set is the figure-1 1x pair (same
-   settings, not trained twice);
+   sweep's subsets and runs, ``mmscratch.analysis.sweep``), scratch vs
+   pretrained per size on the 1/2x schedule; the full set is the figure-1
+   1/2x pair (same settings, not trained twice);
 5. **report**: the figure (``plot_curves``), the tables (``compare_runs``,
    the sweep's table and plot), Figure 3 (``data_budget`` with the
    pre-training set's numbers instead of ImageNet's) and ``summary.md`` /
@@ -85,9 +85,9 @@ class Plan:
     shapes_train: int = 600
     shapes_val: int = 100
     data_seed: int = 0
-    pretrain_train: int = 20_000
+    pretrain_train: int = 10_000
     pretrain_val: int = 1_000
-    pretrain_image_size: int = 128
+    pretrain_image_size: int = 64
     pretrain_batch: Optional[int] = None
     pretrain_schedule: Optional[dict] = None
     base_schedule: Optional[dict] = None
