@@ -112,14 +112,16 @@ TOY = Plan(
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-        'custom_hooks.0.sync_interval=1', 'default_hooks.checkpoint.interval=3',
+        'custom_hooks.0.sync_interval=1',
+        # one checkpoint, at the end: each save formats the config text (yapf, seconds)
+        'default_hooks.checkpoint.interval=6',
         'custom_hooks.1.plot=False',  # the report draws the figure from every curve
         # an untrained model still returns boxes, so every evaluation has an AP
         'model.test_cfg.rcnn.score_thr=0.0', 'model.test_cfg.rcnn.max_per_img=20'),
     pretrain_options=(
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
-        'log_processor.window_size=1', 'default_hooks.checkpoint.interval=2',
+        'log_processor.window_size=1', 'default_hooks.checkpoint.interval=4',
         'train_cfg.base_batch_size=8', 'auto_scale_lr.base_batch_size=8'))
 
 
