@@ -26,8 +26,13 @@ from mmscratch.testing import (build_model, count_parameters, load_config, norm_
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
+# detector configs (the mini paper's classifier pre-training config is tested in
+# tests/test_checkpoint/test_backbone_export.py)
 ALL_CONFIGS = sorted(str(p.relative_to(REPO)) for p in CONFIGS.rglob('*.py')
-                     if '_base_' not in p.relative_to(CONFIGS).parts)
+                     if '_base_' not in p.relative_to(CONFIGS).parts
+                     and not p.name.endswith('_cls_pretrain.py'))
+#: What the demo's pretrained twin freezes: stem and res2 (Detectron's FREEZE_AT=2).
+DEMO_TWIN_FROZEN = ('backbone.conv1', 'backbone.gn1', 'backbone.layer1.')
 NAME = re.compile(r'(?P<det>mask_rcnn|faster_rcnn|cascade_mask_rcnn)_r(?P<depth>50|101)_'
                   r'(?P<norm>gn|syncbn)_(?:(?P<ms>ms_)?(?P<multiple>\d)x|lsj_(?P<epochs>\d+)e)')
 NORM_CLASSES = {'gn': nn.GroupNorm, 'syncbn': nn.SyncBatchNorm}
@@ -164,9 +169,11 @@ def test_norm_layers_are_as_named_and_everything_trains(path):
     layers = dict(norm_layers(model))
     assert layers and all(isinstance(m, norm_class) for m in layers.values()), \
         {n: type(m).__name__ for n, m in layers.items() if not isinstance(m, norm_class)}
-    # trainable and in training mode: nothing frozen, no norm_eval
-    assert all(p.requires_grad for p in model.parameters())
-    assert all(m.training for m in layers.values())
+    # trainable and in training mode: nothing frozen, no norm_eval (but the demo twin's stem
+    # and res2)
+    frozen = DEMO_TWIN_FROZEN if info['pretrained'] and info['kind'] == 'demo' else ()
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith(frozen))
+    assert all(m.training for n, m in layers.items() if not n.startswith(frozen))
     assert all(m.affine for m in layers.values())
 
     def count(prefix):
@@ -191,6 +198,12 @@ def test_initialization(path):
     pretrained_inits = [v for k, v in walk(cfg.model.to_dict())
                         if (k.endswith('init_cfg') and isinstance(v, dict)
                             and v.get('type') == 'Pretrained') or k.endswith('pretrained')]
+    if info['pretrained'] and info['kind'] == 'demo':  # the mini paper's own pre-training
+        assert pretrained_inits == [dict(type='Pretrained',
+                                         checkpoint='work_dirs/mini_paper/pretrain/backbone.pth')]
+        assert cfg.model.backbone.frozen_stages == 1
+        assert cfg.model.backbone.norm_eval is False
+        return
     if info['pretrained']:
         depth, norm = info['depth'], info['norm']
         checkpoint = (f'open-mmlab://detectron/resnet{depth}_gn' if norm == 'gn'
