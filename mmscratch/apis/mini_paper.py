@@ -51,7 +51,7 @@ from ..analysis.compare import load_run, to_markdown, write_csv
 from ..analysis.curves import plot_curves, read_curve
 from ..analysis.data_budget import budget_markdown, config_budget, to_json
 from ..analysis.pretrain_budget import pretrain_config_budget
-from ..datasets.pretrain_set import (annotation_path, generate_pretrain_dataset,
+from ..datasets.pretrain_set import (generate_pretrain_dataset,
                                      pretrain_set_is_complete, read_pretrain_params)
 from ..datasets.shapes import (dataset_is_complete, generate_shapes_dataset,
                                read_dataset_params)
@@ -345,7 +345,8 @@ class MiniPaper:
         meta = read_json_file(osp.join(self.pretrain_dir, 'backbone.json'))
         if not isinstance(meta, dict) or not osp.isfile(self.backbone):
             raise MiniPaperError(f'pre-training ended without {self.backbone}')
-        return dict(status=status, backbone=self.backbone, meta=meta)
+        return dict(status=status, trained=int(status != 'skipped'), backbone=self.backbone,
+                    meta=meta)
 
     def train_runs(self, runs: Sequence[Run]) -> dict:
         statuses = {}
@@ -459,7 +460,7 @@ class MiniPaper:
     def summary(self, fig_runs, small_runs, pretrain_meta: dict, files: dict,
                 wall_s: float) -> dict:
         fig_rows = figure1_rows(fig_runs)
-        sweep_rows = json.loads(open(osp.join(self.small_root, 'sweep.json')).read())
+        sweep_rows = _read_text(osp.join(self.small_root, 'sweep.json'), json.loads)
         summary = dict(
             plan=dataclasses.asdict(self.plan), work_root=self.work_root,
             schedules={multiple_label(m): s for m, s in self.schedules.items()},
@@ -477,11 +478,17 @@ class MiniPaper:
                   for r in list(fig_runs) + list(small_runs)])
         atomic_write_text(osp.join(self.work_root, 'summary.json'), json.dumps(summary, indent=1))
         atomic_write_text(osp.join(self.work_root, 'summary.md'), summary_markdown(
-            summary, open(osp.join(self.small_root, 'sweep.md')).read(),
-            open(osp.join(self.work_root, 'data_budget.md')).read()))
+            summary, _read_text(osp.join(self.small_root, 'sweep.md')),
+            _read_text(osp.join(self.work_root, 'data_budget.md'))))
         self.log(f'wrote {osp.join(self.work_root, "summary.md")} (and summary.json, '
                  'figure1.png, compare.md, small_data/sweep.md, data_budget.md)')
         return summary
+
+
+def _read_text(path: str, parse: Callable[[str], object] = str):
+    """A report file this command just wrote."""
+    with open(path, encoding='utf-8') as f:
+        return parse(f.read())
 
 
 def _cpu_seconds() -> float:

@@ -25,7 +25,7 @@ PRETRAIN = REPO / 'configs' / 'demo' / 'resnet18_gn_cls_pretrain.py'
 
 
 def build(cfg_model):
-    import mmscratch  # noqa: F401  (registers the classifier)
+    import mmscratch  # noqa: F401,F811  (registers the classifier)
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
     return MODELS.build(cfg_model)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.config import Config
 
 from mmscratch.analysis.curves import read_curve, write_curve
@@ -52,7 +51,8 @@ def test_toy_mini_paper(tmp_path, monkeypatch):
     for run in runs:
         info = read_run_info(run['work_dir'])
         assert info['arm'] == run['arm'] and info['max_iters'] == totals[run['schedule']]
-        assert info['seed'] == run['seed']
+        assert json.loads((Path(run['work_dir']) / 'run_info.json').read_text())['seed'] == \
+            run['seed']
         sources = ' '.join(info['pretrained_sources'])
         assert (str(backbone) in sources) == (run['arm'] == 'pretrained')
         assert read_curve(run['work_dir'])[-1]['iter'] == totals[run['schedule']]
