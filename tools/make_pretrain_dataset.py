@@ -2,7 +2,7 @@
 
 Example::
 
-    python tools/make_pretrain_dataset.py --out data/pretrain_cls --num-train 10000 \\
+    python tools/make_pretrain_dataset.py --out data/pretrain_cls --num-train 20000 \\
         --image-size 64
 
 Does nothing when ``--out`` already holds a complete set made with the same
@@ -21,7 +21,7 @@ from mmscratch.utils.progress import wants_progress
 def main(argv=None):
     parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--num-train', type=int, default=10_000, help='training images')
+    parser.add_argument('--num-train', type=int, default=20_000, help='training images')
     parser.add_argument('--num-val', type=int, default=1_000, help='validation images')
     parser.add_argument('--image-size', type=int, default=64, help='side of the images (px)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')

@@ -82,10 +82,10 @@ test_evaluator = val_evaluator
 # its length is the mini paper's pre-training budget (docs/mini_paper.md).
 train_cfg = dict(
     type='ScratchIterBasedTrainLoop',
-    schedule=dict(total_iters=3000, drops_before_end=(600, 200),
-                  warmup_iters=100, warmup_factor=1.0 / 3),
+    schedule=dict(total_iters=8000, drops_before_end=(1600, 500),
+                  warmup_iters=200, warmup_factor=1.0 / 3),
     base_batch_size=32,
-    val_interval=3000)
+    val_interval=8000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [dict(type='ScratchScheduleLR', by_epoch=False)]
@@ -100,7 +100,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=1000,
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=2000,
                     max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 custom_hooks = [

@@ -85,7 +85,7 @@ class Plan:
     shapes_train: int = 600
     shapes_val: int = 100
     data_seed: int = 0
-    pretrain_train: int = 10_000
+    pretrain_train: int = 20_000
     pretrain_val: int = 1_000
     pretrain_image_size: int = 64
     pretrain_batch: Optional[int] = None
@@ -95,7 +95,7 @@ class Plan:
     seeds: Tuple[int, ...] = (0, 1)
     subset_sizes: Tuple[int, ...] = (60, 200)
     small_data_multiple: float = 0.5
-    curve_points: int = 5
+    curve_points: int = 4
     bf16: bool = True
     detection_options: Tuple[str, ...] = ()
     pretrain_options: Tuple[str, ...] = ()
@@ -157,7 +157,7 @@ def scaled_schedule(base: dict, multiple: float) -> dict:
 
 def curve_points(plan: Plan, multiple: float) -> int:
     """AP evaluations of a run: ``plan.curve_points`` at 1x, growing with the
-    square root of the length (1/4x: 3, 1/2x: 4, 1x: 5, 2x: 7 in the full plan)."""
+    square root of the length (1/4x: 3, 1/2x: 3, 1x: 4, 2x: 6 in the full plan)."""
     return max(min(3, plan.curve_points), int(round(plan.curve_points * multiple ** 0.5)))
 
 

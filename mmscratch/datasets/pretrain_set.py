@@ -332,7 +332,7 @@ def _write_split(out_dir: Path, split: str, num_images: int, params: dict,
         data_list=data_list)
 
 
-def generate_pretrain_dataset(out_dir, num_train: int = 10_000, num_val: int = 1_000,
+def generate_pretrain_dataset(out_dir, num_train: int = 20_000, num_val: int = 1_000,
                               image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0,
                               progress: bool = False) -> dict:
     """Generate the pre-training set under ``out_dir`` (see the module docstring).

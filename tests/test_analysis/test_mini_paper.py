@@ -50,7 +50,7 @@ def test_runs_options_and_arms(in_repo, tmp_path):
         assert f'randomness.seed={run.seed}' in run.options
         total = paper.schedules[run.multiple]['total_iters']
         assert f'train_cfg.schedule.total_iters={total}' in run.options
-    assert [curve_points(FULL, m) for m in FULL.multiples] == [3, 4, 5, 7]
+    assert [curve_points(FULL, m) for m in FULL.multiples] == [3, 3, 4, 6]
     small = paper.small_data_runs()
     assert [(r.size, r.arm) for r in small] == [(60, 'scratch'), (60, 'pretrained'),
                                                 (200, 'scratch'), (200, 'pretrained')]
@@ -64,8 +64,8 @@ def test_plan_flags_override_the_plan(in_repo):
                                       '--seeds', '0', '1', '2', '--curve-points', '3',
                                       '--subset-sizes', '200', '60'])
     plan = plan_from_args(args)
-    assert plan.pretrain_schedule == dict(total_iters=600, drops_before_end=[120, 40],
-                                          warmup_iters=100)
+    assert plan.pretrain_schedule == dict(total_iters=600, drops_before_end=[120, 38],
+                                          warmup_iters=200)
     assert plan.multiples == (0.5, 1.0) and plan.seeds == (0, 1, 2)
     assert plan.subset_sizes == (60, 200) and plan.curve_points == 3
     assert plan_from_args(build_parser().parse_args(['--toy'])) == TOY
