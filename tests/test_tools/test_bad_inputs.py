@@ -107,6 +107,12 @@ CASES = [
      'checkpoint file not found'),
     ('make_shapes_dataset', lambda f: ['--out', f['missing'], '--num-train', '-1'],
      'num_train'),
+    ('make_pretrain_dataset', lambda f: ['--out', f['missing'], '--num-train', '0'],
+     'num_train'),
+    ('mini_paper', lambda f: ['--work-root', f['missing'], '--subset-sizes', '9999'],
+     '--subset-sizes must lie in'),
+    ('data_budget', lambda f: [DEMO, '--pretrain-config', f['missing'] + '.py'],
+     'config file not found'),
 ]
 
 
