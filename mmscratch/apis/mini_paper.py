@@ -367,6 +367,17 @@ class MiniPaper:
         result['subsets'] = {size_tag(k): v for k, v in subsets.items()}
         return result
 
+    def refuse_stale_finetunes(self, runs: Sequence[Run]) -> None:
+        """A pre-training trained now makes finished pretrained runs stale: they were
+        fine-tuned from an earlier backbone and would be reported as from this one."""
+        stale = [r.work_dir for r in runs
+                 if r.arm == 'pretrained' and sweep_lib.run_is_complete(r.work_dir)]
+        if stale:
+            raise MiniPaperError(
+                f'the pre-training was trained again, but {len(stale)} pretrained run(s) '
+                f'were fine-tuned from an earlier backbone, e.g. {stale[0]}; delete them (or '
+                'the whole work root) so that they are trained from this one')
+
     def check_arm(self, run: Run) -> None:
         """A wrong number is worse than an error: each run is the arm it claims."""
         info = read_run_info(run.work_dir)
@@ -450,6 +461,8 @@ class MiniPaper:
         fig_runs, small_runs = self.figure1_runs(), self.small_data_runs()
         self._stage('data', self.make_data)
         pretrain = self._stage('pretrain', self.pretrain)
+        if pretrain['status'] != 'skipped':
+            self.refuse_stale_finetunes(fig_runs + small_runs)
         self._stage('figure1', lambda: self.train_runs(fig_runs))
         self._stage('small_data', lambda: self.small_data(small_runs))
         files = self._stage('report', lambda: dict(files=self.report(fig_runs, small_runs)))

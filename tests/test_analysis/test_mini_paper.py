@@ -132,3 +132,17 @@ def test_a_run_that_is_not_the_arm_it_claims_stops_the_report(in_repo, tmp_path)
     (Path(run.work_dir) / 'run_info.json').write_text(json.dumps(info))
     with pytest.raises(MiniPaperError, match="says 'scratch'"):
         paper.check_arm(run)
+
+
+def test_finished_finetunes_of_an_earlier_pretraining_are_refused(in_repo, tmp_path):
+    from mmscratch.analysis.curves import write_curve
+    paper = MiniPaper(TOY, str(tmp_path / 'w'), str(tmp_path), str(tmp_path))
+    runs = paper.figure1_runs()
+    paper.refuse_stale_finetunes(runs)  # nothing trained yet: fine
+    for run in runs[:2]:  # a finished scratch run and a finished pretrained run
+        Path(run.work_dir).mkdir(parents=True)
+        (Path(run.work_dir) / 'curve_meta.json').write_text(json.dumps(dict(max_iters=3)))
+        write_curve(str(Path(run.work_dir) / 'curve.jsonl'), [dict(iter=3, bbox_mAP=0.1)])
+    with pytest.raises(MiniPaperError, match='earlier backbone.*pretrained_seed0'):
+        paper.refuse_stale_finetunes(runs)
+    paper.refuse_stale_finetunes([runs[0]])  # scratch runs do not depend on it
