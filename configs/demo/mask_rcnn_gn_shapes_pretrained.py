@@ -10,7 +10,7 @@
 # running statistics to freeze; the paper fine-tunes with GN/SyncBN, not frozen BN),
 # and the stem + first stage (res2) frozen: frozen_stages=1 is Detectron's FREEZE_AT=2,
 # which the reference Detectron GN configs behind the paper's pretrained numbers keep
-# (../shared/PAPER_RECIPE.md), the same choice as the COCO twins.
+# (../shared/PAPER_RECIPE.md), the choice issue 13 makes for the COCO twins (configs/pretrained/).
 _base_ = './mask_rcnn_gn_shapes.py'
 
 pretrain_checkpoint = 'work_dirs/mini_paper/pretrain/backbone.pth'
