@@ -8,12 +8,13 @@ STAMP := $(VENV)/.mmscratch-installed
 PIP := $(PY) -m pip install -q -c requirements/constraints.txt
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+MINI_PAPER_ARGS ?=
 
 CONFIG ?=
 GPUS ?= 1
 ARGS ?=
 
-.PHONY: demo test test-fast install train clean-venv
+.PHONY: demo test test-fast install train clean-venv mini-paper
 
 install: $(STAMP)
 
@@ -33,6 +34,13 @@ $(STAMP): setup.cfg requirements/build.txt requirements/runtime.txt requirements
 # evaluate bbox/segm AP with pycocotools and plot the convergence curve.
 demo: $(STAMP)
 	$(PY) tools/demo.py $(DEMO_ARGS)
+
+# The paper's experiment in miniature (docs/mini_paper.md): generated pre-training set,
+# backbone pre-training, scratch vs pretrained at 1/4..2x the demo schedule and on
+# subsets of the data, Figure 1 / tables / Figure 3 in work_dirs/mini_paper. Resumable:
+#   make mini-paper MINI_PAPER_ARGS="--resume"
+mini-paper: $(STAMP)
+	$(PY) tools/mini_paper.py $(MINI_PAPER_ARGS)
 
 # The whole suite; pytest's exit code 5 (nothing collected) is a failure.
 test: $(STAMP)

@@ -14,7 +14,7 @@ from .version import __version__
 install_mmengine_loaders()
 install_package_locator()  # read_base() of mmscratch.configs under editable installs
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers modules)
 from .recipe import scratchify  # noqa: E402  (the recipe applied to any config)
 
 __all__ = ['__version__', 'scratchify']

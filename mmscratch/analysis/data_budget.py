@@ -344,7 +344,8 @@ def target_stats(cfg, ann_file: Optional[str] = None,
 
 def config_budget(cfg, schedule: Optional[str] = None, finetune_schedule: Optional[str] = None,
                   ann_file: Optional[str] = None, dataset_size: Optional[int] = None,
-                  pretrain_epochs: float = IMAGENET_EPOCHS) -> dict:
+                  pretrain_epochs: float = IMAGENET_EPOCHS,
+                  pretrain: Optional[DatasetStats] = None) -> dict:
     """Figure 3 for a config: its (or the given) schedule, its training data.
 
     Args:
@@ -356,7 +357,8 @@ def config_budget(cfg, schedule: Optional[str] = None, finetune_schedule: Option
             COCO train2017 (or a subset named ``*train2017*_<N>k.json``) is
             recognised by name and uses constants when the file is absent.
         dataset_size: training images, e.g. 35000 for a subset.
-        pretrain_epochs: ImageNet epochs of the pre-training.
+        pretrain_epochs: epochs of the pre-training.
+        pretrain: the pre-training set (default: ImageNet-1k's constants).
 
     Returns:
         :func:`data_budget`'s dict plus ``schedules`` (labels and batch).
@@ -368,7 +370,7 @@ def config_budget(cfg, schedule: Optional[str] = None, finetune_schedule: Option
     finetune = schedule_extent(finetune_schedule) if finetune_schedule else scratch
     budget = data_budget(stats, images_of(scratch, batch, stats.images),
                          images_of(finetune, batch, stats.images),
-                         pretrain_epochs=pretrain_epochs)
+                         pretrain=pretrain, pretrain_epochs=pretrain_epochs)
     budget['schedules'] = dict(scratch=scratch['label'], finetune=finetune['label'], batch=batch)
     return budget
 

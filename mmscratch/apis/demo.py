@@ -5,6 +5,11 @@ missing, trains ``configs/demo/mask_rcnn_gn_shapes.py`` from random
 initialization with the convergence-curve and data-seen hooks on, and prints
 the final COCO bbox/segm AP (pycocotools), the wall time and where the curve
 plot is. The figures also land in ``WORK_DIR/demo_results.json``.
+
+It trains with the speed lever that passed ``tools/lever_check.py`` on the
+full demo (bf16 autocast with fp32 losses, RoIAlign and NMS:
+``tools/train.py --bf16``; docs/performance.md) and evaluates at 4 points of
+the schedule; ``--fp32`` trains as the config is written.
 """
 from __future__ import annotations
 
@@ -43,8 +48,12 @@ def build_parser() -> ToolParser:
     parser.add_argument('--data-root', default='data/shapes')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--seed', type=int, default=0, help='dataset and training seed')
-    parser.add_argument('--curve-points', type=int, default=6,
-                        help='evaluations along the schedule for the curve')
+    parser.add_argument('--curve-points', type=int, default=4,
+                        help='evaluations along the schedule for the curve (each costs '
+                        'about as much as 80 training iterations)')
+    parser.add_argument('--fp32', action='store_true',
+                        help='train in fp32 (default: bf16 autocast, the lever that passed '
+                        'the accuracy check)')
     parser.add_argument('--resume', action='store_true',
                         help='continue an interrupted demo in the same work dir')
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -65,6 +74,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         f'custom_hooks.1.num_points={args.curve_points}',
         *args.cfg_options,
     ]
+    if not args.fp32:
+        train_argv.insert(1, '--bf16')
     if args.resume:
         train_argv += ['--resume', '--allow-fresh-start']
     runner = train_api.main(train_argv)
@@ -72,6 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     final = curve[-1]
     results = dict(
         config=args.config,
+        precision='fp32' if args.fp32 else 'bf16',
         iterations=final['iter'],
         images_seen=final['images_seen'],
         bbox_AP=final.get('bbox_mAP'),

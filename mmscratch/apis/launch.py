@@ -18,12 +18,14 @@ from ..utils.atomic_io import create_log_file
 
 
 def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: str,
-                 in_process: bool = False) -> None:
-    """``tools/train.py CONFIG --work-dir WORK_DIR --cfg-options ...``: in this
-    process (fast to start, for tests and small runs) or in a fresh Python
-    process (the default: every run starts from clean registries and frees
-    its memory when it ends; its output goes to ``WORK_DIR/train.log``)."""
-    argv = [config, '--work-dir', work_dir, '--cfg-options', *cfg_options]
+                 in_process: bool = False, extra_args: Sequence[str] = ()) -> None:
+    """``tools/train.py CONFIG --work-dir WORK_DIR [EXTRA_ARGS] --cfg-options ...``:
+    in this process (fast to start, for tests and small runs) or in a fresh
+    Python process (the default: every run starts from clean registries and
+    frees its memory when it ends; its output goes to ``WORK_DIR/train.log``,
+    appended to by a resumed run). ``extra_args`` are more flags of
+    ``tools/train.py``, e.g. ``--resume``."""
+    argv = [config, '--work-dir', work_dir, *extra_args, '--cfg-options', *cfg_options]
     os.makedirs(work_dir, exist_ok=True)
     if in_process:
         from .train import main
@@ -31,7 +33,7 @@ def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: 
         return
     code = 'import sys; from mmscratch.apis.train import main; main(sys.argv[1:])'
     log_path = osp.join(work_dir, 'train.log')
-    with os.fdopen(create_log_file(log_path), 'w') as log:
+    with os.fdopen(create_log_file(log_path, append='--resume' in extra_args), 'w') as log:
         proc = subprocess.run([sys.executable, '-c', code, *argv],
                               stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:

@@ -140,15 +140,18 @@ def append_line(path: str, line: str) -> None:
         os.close(fd)
 
 
-def create_log_file(path: str) -> int:
-    """``path`` truncated or created for writing a log, never through a link (``ELOOP``)
-    nor into a FIFO or device planted there; returns the fd."""
+def create_log_file(path: str, append: bool = False) -> int:
+    """``path`` truncated (or, with ``append``, appended to) or created for writing
+    a log, never through a link (``ELOOP``) nor into a FIFO or device planted
+    there; returns the fd."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
+                 | (os.O_APPEND if append else 0)
                  | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0), 0o644)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, 'not a regular file', path)
-        os.ftruncate(fd, 0)
+        if not append:
+            os.ftruncate(fd, 0)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

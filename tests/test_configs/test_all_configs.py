@@ -33,8 +33,13 @@ from mmscratch.utils.config_loading import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
+# detector configs (the mini paper's classifier pre-training config is tested in
+# tests/test_checkpoint/test_backbone_export.py)
+# detector configs (the mini paper's classifier pre-training config is tested in
+# tests/test_checkpoint/test_backbone_export.py)
 ALL_CONFIGS = sorted(str(p.relative_to(REPO)) for p in CONFIGS.rglob('*.py')
-                     if '_base_' not in p.relative_to(CONFIGS).parts)
+                     if '_base_' not in p.relative_to(CONFIGS).parts
+                     and not p.name.endswith('_cls_pretrain.py'))
 NORM_CLASSES = {'gn': nn.GroupNorm, 'syncbn': nn.SyncBatchNorm}
 NORM_CFGS = {'gn': dict(type='GN', num_groups=32, requires_grad=True),
              'syncbn': dict(type='SyncBN', requires_grad=True)}
@@ -198,6 +203,12 @@ def test_initialization(path):
     pretrained_inits = [v for k, v in walk(cfg.model.to_dict())
                         if (k.endswith('init_cfg') and isinstance(v, dict)
                             and v.get('type') == 'Pretrained') or k.endswith('pretrained')]
+    if info['pretrained'] and info['kind'] == 'demo':  # the mini paper's own pre-training
+        assert pretrained_inits == [dict(type='Pretrained',
+                                         checkpoint='work_dirs/mini_paper/pretrain/backbone.pth')]
+        assert cfg.model.backbone.frozen_stages == PRETRAINED_FROZEN_STAGES
+        assert cfg.model.backbone.norm_eval is False
+        return
     if info['pretrained']:
         depth, norm = info['depth'], info['norm']
         checkpoint = (f'open-mmlab://detectron/resnet{depth}_gn' if norm == 'gn'

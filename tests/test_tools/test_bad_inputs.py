@@ -109,6 +109,12 @@ CASES = [
      'num_train'),
     ('gen_model_index', lambda f: ['--root', f['empty_dir'], '--check'], 'no configs/ folder'),
     ('gen_model_index', lambda f: ['--folders', 'demo'], "invalid choice: 'demo'"),
+    ('make_pretrain_dataset', lambda f: ['--out', f['missing'], '--num-train', '0'],
+     'num_train'),
+    ('mini_paper', lambda f: ['--work-root', f['missing'], '--subset-sizes', '9999'],
+     '--subset-sizes must lie in'),
+    ('data_budget', lambda f: [DEMO, '--pretrain-config', f['missing'] + '.py'],
+     'config file not found'),
 ]
 
 

@@ -1,4 +1,5 @@
 """MMEngine hooks of mmscratch, one per file (registered in mmdet's HOOKS)."""
+from .backbone_export_hook import BackboneExportHook
 from .bad_image_hook import BadImageHook
 from .channels_last_hook import ChannelsLastHook
 from .checkpoint_match_hook import CheckpointMatchHook, CheckpointMismatch
@@ -13,7 +14,7 @@ from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
 __all__ = [
-    'BadImageHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CheckpointMismatch', 'ConvergenceCurveHook', 'DataSeenHook',
+    'BackboneExportHook', 'BadImageHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CheckpointMismatch', 'ConvergenceCurveHook', 'DataSeenHook',
     'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'PlainDataCheckpointHook',
     'RunInfoHook', 'SafeCheckpointHook',
     'ScratchGuardError', 'ScratchGuardHook', 'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
