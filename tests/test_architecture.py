@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'mmscratch'
 #: Higher layers may import lower or equal ones, never higher ones.
 LAYERS = {
     'utils': 0, 'version': 0,
-    'checkpoint': 1, 'compat': 1, 'datasets': 1, 'models': 1, 'recipe': 1,
+    'checkpoint': 1, 'compat': 1, 'datasets': 1, 'evaluation': 1, 'models': 1, 'recipe': 1,
     'visualization': 1,
     'engine': 2,
     'analysis': 3, 'benchmark': 3, 'configs': 3,
