@@ -19,12 +19,17 @@ def default_work_dir(config_path: str) -> str:
 
 
 def set_launcher(cfg: Config, launcher: str) -> None:
-    """Record the launcher; on CPU-only machines start gloo DDP ourselves."""
-    from ..utils.dist import (configure_cpu_ddp, init_cpu_process_group,
-                              needs_cpu_process_group)
+    """Record the launcher; on CPU-only machines start gloo DDP ourselves.
+
+    The process-group timeout is ``env_cfg.dist_cfg.timeout`` for gloo here
+    and for NCCL in MMEngine (:func:`~mmscratch.utils.dist.collective_timeout_s`).
+    """
+    from ..utils.dist import (collective_timeout_s, configure_cpu_ddp,
+                              init_cpu_process_group, needs_cpu_process_group)
     cfg.launcher = launcher
+    timeout_s = collective_timeout_s(cfg)
     if needs_cpu_process_group(launcher):
-        init_cpu_process_group(launcher)
+        init_cpu_process_group(launcher, timeout_s)
         configure_cpu_ddp(cfg)
     if 'LOCAL_RANK' not in os.environ and launcher != 'none':
         os.environ['LOCAL_RANK'] = '0'

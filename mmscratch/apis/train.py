@@ -10,6 +10,11 @@ Flags follow MMDetection's ``tools/train.py`` (``--work-dir``, ``--amp``,
   scripts that always pass ``--resume``.
 * ``--launcher pytorch|slurm`` also works on CPU-only machines (gloo).
 * configs are found by path or as ``mmscratch::REL`` from the installed package.
+* cluster faults end in a known way: a pre-emption signal saves the current
+  iteration and exits 75 (``PreemptionHook``); a collective that fails or
+  times out (``env_cfg.dist_cfg.timeout``, default 600 s) ends in one line
+  naming the rank that stopped answering (``RankHeartbeatHook``,
+  :mod:`mmscratch.utils.rank_health`).
 """
 from __future__ import annotations
 
@@ -28,8 +33,11 @@ from mmengine.runner import Runner, find_latest_checkpoint
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
+from ..engine.hooks.preemption_hook import Preempted
 from ..utils.config_facts import type_name
 from ..utils.dist import launch_rank, needs_cpu_process_group, shutdown_cpu_process_group
+from ..utils.rank_health import (CollectiveFailure, default_store, diagnose,
+                                 is_collective_failure, post_failure)
 from ..utils.work_dir_lock import WorkDirLock
 from ..utils.config_loading import load_config, merge_cfg_options
 from .config_loading import (check_train_config, default_work_dir, set_launcher,
@@ -163,6 +171,8 @@ TRAIN_HOOKS = {
     'PlainDataCheckpointHook': 'checkpoints as plain data',
     'RunInfoHook': 'run_info.json for the analysis tools',
     'CheckpointMatchHook': 'weights that do not fit the model are an error',
+    'PreemptionHook': 'SIGTERM/SIGUSR1 save the current iteration, then exit 75',
+    'RankHeartbeatHook': 'a hung collective names the rank that stopped answering',
 }
 
 
@@ -211,9 +221,59 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
     # rank 0 holds WORK_DIR/run.lock before anything is written: a second job
     # on the same work dir stops here with a line naming the first
     lock = WorkDirLock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
+    preempted = None
     with lock:
         runner = build_runner(cfg)
-        runner.train()
-    if needs_cpu_process_group(args.launcher):
+        try:
+            runner.train()
+        except Preempted as exc:  # logged by the hook; the exit code tells the scheduler
+            preempted = exc
+        except Exception as exc:
+            failure = explain_distributed_failure(exc, runner, cfg)
+            if failure is None:
+                raise
+            raise failure from exc
+    if preempted is not None and preempted.saved:
+        # rank 0 has released the work-dir lock before any rank exits: a launcher
+        # that ends the job at the first exit (srun --kill-on-bad-exit) cannot
+        # leave the lock behind for the requeued job
+        wait_for_all_ranks()
+    if needs_cpu_process_group(args.launcher) and (preempted is None or preempted.saved):
         shutdown_cpu_process_group()
-    return runner
+    return runner if preempted is None else preempted.exit_code
+
+
+def wait_for_all_ranks() -> None:
+    """A barrier in distributed runs (any backend); nothing otherwise."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def explain_distributed_failure(exc: Exception, runner,
+                                cfg: Config) -> Optional[CollectiveFailure]:
+    """In a distributed run: a failed collective as a :class:`CollectiveFailure`
+    naming the rank at fault; any other error is posted for the other ranks'
+    diagnosis and None is returned (the error itself is raised)."""
+    import datetime
+
+    import torch.distributed as dist
+    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+        return None
+    try:
+        iteration = runner.iter + 1
+    except Exception:
+        iteration = None
+    timeout = ((cfg.get('env_cfg') or {}).get('dist_cfg') or {}).get('timeout')
+    if is_collective_failure(exc):
+        grace = min(10.0, max(2.0, (timeout or 600) / 10))
+        return CollectiveFailure(diagnose(exc, dist.get_rank(), dist.get_world_size(),
+                                          iteration, timeout, grace_s=grace))
+    store = default_store()
+    if store is not None:
+        try:
+            store.set_timeout(datetime.timedelta(seconds=5))
+            post_failure(store, dist.get_rank(), exc, iteration)
+        except Exception:
+            pass  # the store is gone: the others will name this rank as silent
+    return None

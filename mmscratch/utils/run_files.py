@@ -135,3 +135,15 @@ def run_name(work_dir: str) -> str:
     return (read_run_info(work_dir).get('config_name')
             or read_curve_meta(work_dir).get('config_name')
             or osp.basename(osp.normpath(work_dir)))
+
+
+def read_last_checkpoint(work_dir: str):
+    """The checkpoint ``WORK_DIR/last_checkpoint`` names, if that file exists: what
+    ``--resume`` continues from. None when there is none (nothing is printed,
+    unlike MMEngine's ``find_latest_checkpoint``)."""
+    try:
+        lines = read_text_lines(osp.join(work_dir, 'last_checkpoint'), max_bytes=4096)
+    except (OSError, ValueError):
+        return None
+    path = lines[0].strip() if lines else ''
+    return path if path and osp.isfile(path) else None

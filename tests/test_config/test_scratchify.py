@@ -18,7 +18,7 @@ GN32 = dict(type='GN', num_groups=32, requires_grad=True)
 SYNCBN = dict(type='SyncBN', requires_grad=True)
 HOOK_TYPES = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
               'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
-              'RunInfoHook']
+              'RunInfoHook', 'PreemptionHook']
 
 
 @pytest.fixture(scope='module')

@@ -280,7 +280,7 @@ def test_training_data(path):
 
 SCRATCH_HOOKS = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
                  'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
-                 'RunInfoHook']
+                 'RunInfoHook', 'PreemptionHook']
 
 
 @pytest.mark.parametrize('path', [p for p in ALL_CONFIGS if parse(p)['paper']])
