@@ -8,9 +8,10 @@ bytes on the file system, counting the checkpoints of the run already there.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, Optional
 
 
 def free_bytes(path: str) -> Optional[int]:
@@ -67,21 +68,32 @@ class SpacePlan:
         """Saves that succeed from now on, if no other file grows."""
         return self.free // max(1, self.checkpoint_bytes)
 
-    def problem(self, next_save_iter: Optional[int] = None,
-                save_interval: Optional[int] = None) -> Optional[str]:
-        """A warning when the run will run out of space, else None."""
+    def problem(self, upcoming_saves: Optional[Iterable[int]] = None) -> Optional[str]:
+        """A warning when the run will run out of space, else None.
+
+        ``upcoming_saves``: the iterations of the run's next saves, in order
+        (all of them up to the end of the run). With them the failing save is
+        named by its iteration, and a save the run never reaches is no reason
+        to warn.
+        """
+        upcoming = list(itertools.islice(upcoming_saves, self.saves_that_fit + 1)) \
+            if upcoming_saves is not None else None
         size = format_bytes(self.checkpoint_bytes)
         where = f'{self.directory} has {format_bytes(self.free)} free'
         if self.free < self.needed_for_next_save:
-            when = f' (iteration {next_save_iter})' if next_save_iter else ''
+            if upcoming is not None and not upcoming:
+                return None
+            when = f' (iteration {upcoming[0]})' if upcoming else ''
             return (f'{where}, the next checkpoint{when} needs about {size}: that save will '
                     'fail. Free space or move the work dir, then --resume')
         need = self.needed_to_keep_all
         if need is not None and self.free < need:
             fits = self.saves_that_fit
             when = ''
-            if next_save_iter and save_interval:
-                when = f', at iteration {next_save_iter + fits * save_interval}'
+            if upcoming is not None:
+                if len(upcoming) <= fits:
+                    return None  # the run ends before
+                when = f' (iteration {upcoming[fits]})'
             return (f'{where}; keeping {self.max_keep} checkpoint(s) of about {size} needs '
                     f'{format_bytes(need)} more (one extra checkpoint is written before the '
                     f'oldest is deleted): save {fits + 1} from now{when} will fail. Free '

@@ -61,7 +61,9 @@ def collective_timeout_s(cfg) -> int:
     """
     env_cfg = cfg.get('env_cfg') or {}
     dist_cfg = env_cfg.get('dist_cfg') or {}
-    timeout = dist_cfg.get('timeout', DEFAULT_COLLECTIVE_TIMEOUT_S)
+    timeout = dist_cfg.get('timeout')
+    if timeout is None:
+        timeout = DEFAULT_COLLECTIVE_TIMEOUT_S
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
             not 0 < timeout < 10 ** 7:
         raise ValueError(f'env_cfg.dist_cfg.timeout={timeout!r:.40}: expected a number of '

@@ -61,26 +61,28 @@ class RankHeartbeatHook(Hook):
             f'RankHeartbeatHook: collective timeout {shown} (env_cfg.dist_cfg.timeout), '
             f'{get_world_size()} ranks: a rank silent that long ends the job with its name; '
             f'progress {where}')
-        self._beat(runner.iter, 'train', force=True)
+        self._beat(runner, 0, 'train', force=True)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._beat(runner.iter + 1, 'train')
+        self._beat(runner, 1, 'train')
 
     def before_val(self, runner) -> None:
-        self._beat(runner.iter, 'val', force=True)
+        self._beat(runner, 0, 'val', force=True)
 
     def after_val(self, runner) -> None:
-        self._beat(runner.iter, 'train', force=True)
+        self._beat(runner, 0, 'train', force=True)
 
     def before_save_checkpoint(self, runner, checkpoint) -> None:
-        self._beat(runner.iter, 'save', force=True)
+        self._beat(runner, 0, 'save', force=True)
 
     def after_train(self, runner) -> None:
-        self._beat(runner.iter, 'done', force=True)
+        self._beat(runner, 0, 'done', force=True)
 
-    def _beat(self, iteration: int, phase: str, force: bool = False) -> None:
+    def _beat(self, runner, offset: int, phase: str, force: bool = False) -> None:
+        """Record ``runner.iter + offset`` and ``phase`` (nothing without a store)."""
         if self._store is None:
             return
+        iteration = runner.iter + offset
         now = time.time()
         last_phase, last_time = self._last
         if not force and phase == last_phase and now - last_time < self.interval_s:

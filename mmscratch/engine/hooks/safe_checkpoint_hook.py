@@ -162,6 +162,23 @@ class SafeCheckpointHook(CheckpointHook):
             for step in (getattr(self, 'keep_ckpt_ids', None) or ()))
         return SpacePlan(self.out_dir, int(size), self.max_keep_ckpts, kept, free)
 
+    def _upcoming_saves(self, runner):
+        """Iterations of the scheduled saves from the current one on (None: by epoch)."""
+        if self.by_epoch or self.interval <= 0:
+            return None
+        current, last = runner.iter + 1, runner.max_iters
+        start, step, save_last = self.save_begin, self.interval, self.save_last
+
+        def saves():
+            at = max(current, start)
+            at += (start - at) % step  # the first iteration with (at - start) % step == 0
+            while at <= last:
+                yield at
+                at += step
+            if save_last and last >= current and (last < start or (last - start) % step):
+                yield last
+        return saves()
+
     def _check_space(self, runner) -> None:
         """Warn (main process, local out_dir) when saves will run out of space."""
         if not is_main_process() or not getattr(self, '_local', False):
@@ -169,11 +186,7 @@ class SafeCheckpointHook(CheckpointHook):
         plan = self._space_plan(runner)
         if plan is None:
             return
-        next_iter = interval = None
-        if not self.by_epoch and self.interval > 0:
-            interval = self.interval
-            next_iter = (runner.iter // interval + 1) * interval
-        problem = plan.problem(next_iter, interval)
+        problem = plan.problem(self._upcoming_saves(runner))
         if problem:
             runner.logger.warning(f'SafeCheckpointHook: disk space: {problem}')
 
