@@ -139,7 +139,7 @@ def _describe(rank: int, progress: Optional[dict], now: float) -> str:
         phase = {'train': 'training', 'val': 'validating', 'save': 'saving a checkpoint',
                  'done': 'finished'}.get(progress.get('phase', ''), 'at')
         ago = f', {now - progress["time"]:.0f} s ago' if 'time' in progress else ''
-        last = f'; last seen {phase} iteration {progress["iter"]}{ago}'
+        last = f'; last recorded {phase} iteration {progress["iter"]}{ago}'
     return f'rank {rank} ({", ".join(where) or "unknown host"}{last})'
 
 

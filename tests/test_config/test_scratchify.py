@@ -216,7 +216,8 @@ def test_adds_only_the_hooks_the_user_does_not_have(mask_rcnn):
     out = scratchify(cfg)
     assert [h['type'] for h in out.custom_hooks] == [
         'ConvergenceCurveHook', 'ScratchGuardHook', 'SyncBNCheckHook', 'DataSeenHook',
-        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook']
+        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook',
+        'PreemptionHook']
     # the user's own settings of a hook are kept
     assert out.custom_hooks[:2] == cfg.custom_hooks
 

@@ -46,7 +46,7 @@ def test_a_silent_rank_is_named_with_its_last_progress():
     assert message.startswith('rank 0: a collective failed at iteration 5 (timeout 600 s, '
                               'env_cfg.dist_cfg.timeout): [/pytorch/third_party/gloo')
     assert 'rank 1 stopped answering (hung, stopped or killed): rank 1 (host ' in message
-    assert 'last seen training iteration 4' in message
+    assert 'last recorded training iteration 4' in message
     assert 'rank 2 (' not in message  # it reported: not the one at fault
     assert '\n' not in message
     # this rank's own failure is on record for the others
