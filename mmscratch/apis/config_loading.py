@@ -25,9 +25,11 @@ def set_launcher(cfg: Config, launcher: str) -> None:
     and for NCCL in MMEngine (:func:`~mmscratch.utils.dist.collective_timeout_s`).
     """
     from ..utils.dist import (collective_timeout_s, configure_cpu_ddp,
-                              init_cpu_process_group, needs_cpu_process_group)
+                              init_cpu_process_group, init_restarted_gpu_process_group,
+                              needs_cpu_process_group)
     cfg.launcher = launcher
     timeout_s = collective_timeout_s(cfg)
+    init_restarted_gpu_process_group(launcher, cfg, timeout_s)
     if needs_cpu_process_group(launcher):
         init_cpu_process_group(launcher, timeout_s)
         configure_cpu_ddp(cfg)

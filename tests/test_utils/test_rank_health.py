@@ -194,3 +194,28 @@ def test_gloo_group_gets_the_timeout(tmp_path):
     proc.start()
     assert queue.get(timeout=60) == 7.0
     proc.join(30)
+
+
+def test_restarted_workers_get_keys_of_their_own(monkeypatch):
+    """torchrun keeps one store across restarts: each attempt's process group
+    keys (peer addresses) live under a prefix of their own, so a restarted
+    worker never reads the address its peer had before the restart."""
+    import datetime
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    server = dist.TCPStore('127.0.0.1', port, 1, True, datetime.timedelta(seconds=10))
+    server.set('default_pg/0//cpu/rank_1', 'stale address of attempt 0')
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(port))
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    monkeypatch.delenv('TORCHELASTIC_USE_AGENT_STORE', raising=False)
+    assert dist_utils._attempt_store(datetime.timedelta(seconds=10)) is None  # not torchrun
+    monkeypatch.setenv('TORCHELASTIC_USE_AGENT_STORE', 'True')
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '2')
+    store = dist_utils._attempt_store(datetime.timedelta(seconds=10))
+    assert not store.check(['default_pg/0//cpu/rank_1'])
+    store.set('key', 'attempt 2')
+    assert server.get('mmscratch/attempt_2/key') == b'attempt 2'
+    assert dist_utils.restart_attempt() == 2
