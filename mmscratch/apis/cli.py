@@ -73,10 +73,14 @@ def _debug_requested() -> bool:
 
 def run_cli(main: Callable) -> None:
     """Call ``main()`` and exit with its code (an int it returns, else 0); a user
-    error becomes ``error: ...`` on stderr and exit status 1."""
+    error becomes ``error: ...`` on stderr and exit status 1; a pre-emption
+    (``Preempted``) exits with its code, 75 when the run saved its iteration."""
+    from ..engine.hooks.preemption_hook import Preempted
     debug = _debug_requested()
     try:
         code = main()
+    except Preempted as exc:  # a pre-emption signal: saved (75) or not (128+N), logged
+        sys.exit(exc.exit_code)
     except user_errors() as exc:
         if debug:
             raise

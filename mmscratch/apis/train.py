@@ -205,6 +205,12 @@ def build_runner(cfg: Config) -> Runner:
 
 @older_checkpoints_readable()
 def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
+    """Train; the runner when the schedule is done (None for ``--dry-run``).
+
+    A pre-emption signal ends it with :class:`Preempted` once the work-dir
+    lock is released and every rank is done (``run_cli`` exits with its
+    ``exit_code``: 75 when the current iteration was saved).
+    """
     args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -240,7 +246,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
         wait_for_all_ranks()
     if needs_cpu_process_group(args.launcher) and (preempted is None or preempted.saved):
         shutdown_cpu_process_group()
-    return runner if preempted is None else preempted.exit_code
+    if preempted is not None:
+        raise preempted  # run_cli exits with its code (75: saved)
+    return runner
 
 
 def wait_for_all_ranks() -> None:

@@ -267,7 +267,8 @@ def test_full_disk_is_one_error_line(tmp_path):
         assert len(errors) == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
         assert errors[0].startswith(f'error: could not save checkpoint {work_dir}/iter_15.pth: '
                                     'No space left on device (errno 28)')
-        needed, free = re.search(r'; ([\d.]+) KiB needed, ([\d.]+) KiB free on ', errors[0]).groups()
+        needed, free = re.search(r'; ([\d.]+) KiB needed, ([\d.]+) KiB free on ',
+                                 errors[0]).groups()
         assert float(needed) > float(free) and float(needed) > 700
         assert f'the last good checkpoint is {work_dir}/iter_10.pth' in errors[0]
         assert '--resume' in errors[0]

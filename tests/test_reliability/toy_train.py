@@ -9,7 +9,6 @@ takes well under a second after start-up, on one process or two (gloo DDP).
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -119,7 +118,3 @@ def env(**extra) -> dict:
     """The environment of a training subprocess: this repository first on the path."""
     path = [str(REPO)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(path), OMP_NUM_THREADS='1', **extra)
-
-
-def read_json(path) -> dict:
-    return json.loads(Path(path).read_text())

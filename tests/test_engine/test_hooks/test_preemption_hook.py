@@ -338,3 +338,16 @@ def test_a_signal_with_a_dead_peer_exits_unsaved_without_hanging(tmp_path):
     assert results == [(0, 1, False, 128 + signal.SIGTERM, [])]
     # the peer's closed connection ends it, not the 60 s collective timeout
     assert time.time() - started < 45
+
+
+@pytest.mark.parametrize('saved, code', [(True, 75), (False, 143)])
+def test_tools_exit_with_the_code_of_the_preemption(saved, code, capsys):
+    from mmscratch.apis.cli import run_cli
+
+    def main():
+        raise Preempted('PreemptionHook: ...', saved, code, None)
+
+    with pytest.raises(SystemExit) as info:
+        run_cli(main)
+    assert info.value.code == code
+    assert capsys.readouterr().err == ''  # the hook logged it; no error line, no traceback
