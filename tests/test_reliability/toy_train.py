@@ -108,6 +108,8 @@ def write_toy_config(path: Path, *, hooks: List[dict] = (), num_workers: int = 0
         log_processor=dict(window_size=1, by_epoch=False),
         custom_hooks=[dict(type='ExactResumeHook'), *hooks],
         randomness=dict(seed=0, deterministic=True),
+        # a worker left behind by a failing test gives up within a minute
+        env_cfg=dict(dist_cfg=dict(timeout=60)),
         **extra)
     lines = [f'{key} = {value!r}' for key, value in settings.items()]
     Path(path).write_text('\n'.join(lines) + '\n')
