@@ -42,6 +42,9 @@ scratch_custom_hooks = [
     # run_info.json: config name, scratch or pretrained, norms, schedule, batch --
     # what compare_runs.py / plot_curves.py read instead of executing a config
     dict(type='RunInfoHook'),
+    # SIGTERM / SIGUSR1 (pre-emption, Slurm's time-limit warning, scancel): save
+    # the current iteration through the checkpoint hook, then exit 75 (resume)
+    dict(type='PreemptionHook'),
 ]
 # The same hooks for a run that loads ImageNet weights on purpose
 # (configs/pretrained/*: custom_hooks = _base_.pretrained_custom_hooks).

@@ -160,6 +160,8 @@ custom_hooks = [
     dict(type='PlainDataCheckpointHook'),
     # run_info.json: what the analysis tools read about this run
     dict(type='RunInfoHook'),
+    # SIGTERM / SIGUSR1: save the current iteration, exit 75; make demo DEMO_ARGS=--resume
+    dict(type='PreemptionHook'),
 ]
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
 # No fixed visualizer name (MMDetection's runtime says 'visualizer'): MMEngine

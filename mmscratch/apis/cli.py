@@ -1,8 +1,9 @@
 """How every command-line tool ends on a user error: one ``error:`` line, exit 1.
 
 A missing or malformed file, a config that cannot train, a bad flag, a run
-that is not from scratch, too many bad images or repeated divergence are the
-user's to fix; a stack trace from deep inside MMEngine would hide the
+that is not from scratch, too many bad images, repeated divergence, a
+checkpoint the disk cannot hold or a rank that stopped answering are the
+user's (or the cluster's) to fix; a stack trace from deep inside MMEngine would hide the
 message. Anything else is a bug and keeps its traceback. ``--debug`` (or
 ``MMSCRATCH_DEBUG=1``) shows the traceback of a user error too.
 
@@ -53,12 +54,14 @@ class CfgOptionsAction(DictAction):
 def user_errors() -> tuple:
     from ..checkpoint import CheckpointRefused
     from ..datasets.robust_loading import TooManyBadImages
-    from ..engine.hooks import DivergenceError, ScratchGuardError
+    from ..engine.hooks import CheckpointSaveError, DivergenceError, ScratchGuardError
+    from ..utils.rank_health import CollectiveFailure
     from ..utils.work_dir_lock import WorkDirInUse
     # tools/train.py's NothingToResume is a FileNotFoundError
     return (FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError, PermissionError, ValueError, TooManyBadImages, DivergenceError,
-            ScratchGuardError, WorkDirInUse, CheckpointRefused)
+            ScratchGuardError, WorkDirInUse, CheckpointRefused, CheckpointSaveError,
+            CollectiveFailure)
 
 
 def _debug_requested() -> bool:
@@ -70,10 +73,14 @@ def _debug_requested() -> bool:
 
 def run_cli(main: Callable) -> None:
     """Call ``main()`` and exit with its code (an int it returns, else 0); a user
-    error becomes ``error: ...`` on stderr and exit status 1."""
+    error becomes ``error: ...`` on stderr and exit status 1; a pre-emption
+    (``Preempted``) exits with its code, 75 when the run saved its iteration."""
+    from ..engine.hooks.preemption_hook import Preempted
     debug = _debug_requested()
     try:
         code = main()
+    except Preempted as exc:  # a pre-emption signal: saved (75) or not (128+N), logged
+        sys.exit(exc.exit_code)
     except user_errors() as exc:
         if debug:
             raise

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from typing import Sequence
 
+from ..engine.hooks.preemption_hook import PREEMPTED_EXIT_CODE, Preempted
 from ..utils.atomic_io import create_log_file
 
 
@@ -31,11 +32,17 @@ def train_config(config: str, work_dir: str, cfg_options: Sequence[str], label: 
         from .train import main
         main(argv)
         return
-    code = 'import sys; from mmscratch.apis.train import main; main(sys.argv[1:])'
+    # run_cli: the child exits as tools/train.py does (75 after a pre-emption save)
+    code = ('import sys; from mmscratch.apis.cli import run_cli; '
+            'from mmscratch.apis.train import main; run_cli(lambda: main(sys.argv[1:]))')
     log_path = osp.join(work_dir, 'train.log')
     with os.fdopen(create_log_file(log_path, append='--resume' in extra_args), 'w') as log:
         proc = subprocess.run([sys.executable, '-c', code, *argv],
                               stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode == PREEMPTED_EXIT_CODE:
+        raise Preempted(f'training {label} was stopped by a pre-emption signal after saving '
+                        f'its iteration (log: {log_path}); run the same command with --resume '
+                        'to continue it', True, PREEMPTED_EXIT_CODE, None)
     if proc.returncode != 0:
         with open(log_path) as f:
             tail = f.read()[-3000:]

@@ -10,6 +10,11 @@ Flags follow MMDetection's ``tools/train.py`` (``--work-dir``, ``--amp``,
   scripts that always pass ``--resume``.
 * ``--launcher pytorch|slurm`` also works on CPU-only machines (gloo).
 * configs are found by path or as ``mmscratch::REL`` from the installed package.
+* cluster faults end in a known way: a pre-emption signal saves the current
+  iteration and exits 75 (``PreemptionHook``); a collective that fails or
+  times out (``env_cfg.dist_cfg.timeout``, default 600 s) ends in one line
+  naming the rank that stopped answering (``RankHeartbeatHook``,
+  :mod:`mmscratch.utils.rank_health`).
 """
 from __future__ import annotations
 
@@ -29,9 +34,12 @@ from mmengine.runner import Runner
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
+from ..engine.hooks.preemption_hook import Preempted
 from ..utils.config_facts import type_name
 from ..utils.dist import (launch_rank, needs_cpu_process_group, shutdown_cpu_process_group,
                           world_size_from_env)
+from ..utils.rank_health import (CollectiveFailure, default_store, diagnose,
+                                 is_collective_failure, post_failure)
 from ..utils.run_files import read_regular_file
 from ..utils.work_dir_lock import WorkDirLock
 from ..utils.config_loading import load_config, merge_cfg_options
@@ -47,12 +55,19 @@ def default_work_dir(config_path: str) -> str:
 
 
 def set_launcher(cfg: Config, launcher: str) -> None:
-    """Record the launcher; on CPU-only machines start gloo DDP ourselves."""
-    from ..utils.dist import (configure_cpu_ddp, init_cpu_process_group,
+    """Record the launcher; on CPU-only machines start gloo DDP ourselves.
+
+    The process-group timeout is ``env_cfg.dist_cfg.timeout`` for gloo here
+    and for NCCL in MMEngine (:func:`~mmscratch.utils.dist.collective_timeout_s`).
+    """
+    from ..utils.dist import (collective_timeout_s, configure_cpu_ddp,
+                              init_cpu_process_group, init_restarted_gpu_process_group,
                               needs_cpu_process_group)
     cfg.launcher = launcher
+    timeout_s = collective_timeout_s(cfg)
+    init_restarted_gpu_process_group(launcher, cfg, timeout_s)
     if needs_cpu_process_group(launcher):
-        init_cpu_process_group(launcher)
+        init_cpu_process_group(launcher, timeout_s)
         configure_cpu_ddp(cfg)
     if 'LOCAL_RANK' not in os.environ and launcher != 'none':
         os.environ['LOCAL_RANK'] = '0'
@@ -194,6 +209,8 @@ TRAIN_HOOKS = {
     'PlainDataCheckpointHook': 'checkpoints as plain data',
     'RunInfoHook': 'run_info.json for the analysis tools',
     'CheckpointMatchHook': 'weights that do not fit the model are an error',
+    'PreemptionHook': 'SIGTERM/SIGUSR1 save the current iteration, then exit 75',
+    'RankHeartbeatHook': 'a hung collective names the rank that stopped answering',
 }
 
 
@@ -254,6 +271,12 @@ def build_runner(cfg: Config) -> Runner:
 
 @older_checkpoints_readable()
 def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
+    """Train; the runner when the schedule is done (None for ``--dry-run``).
+
+    A pre-emption signal ends it with :class:`Preempted` once the work-dir
+    lock is released and every rank is done (``run_cli`` exits with its
+    ``exit_code``: 75 when the current iteration was saved).
+    """
     args = build_parser().parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -270,11 +293,63 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Runner]:
     # rank 0 holds WORK_DIR/run.lock before anything is written: a second job
     # on the same work dir stops here with a line naming the first
     lock = WorkDirLock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
+    preempted = None
     with lock:
         if launch_rank() == 0:
             refuse_links_at_config_dump(cfg)
         runner = build_runner(cfg)
-        runner.train()
-    if needs_cpu_process_group(args.launcher):
+        try:
+            runner.train()
+        except Preempted as exc:  # logged by the hook; the exit code tells the scheduler
+            preempted = exc
+        except Exception as exc:
+            failure = explain_distributed_failure(exc, runner, cfg)
+            if failure is None:
+                raise
+            raise failure from exc
+    if preempted is not None and preempted.saved:
+        # rank 0 has released the work-dir lock before any rank exits: a launcher
+        # that ends the job at the first exit (srun --kill-on-bad-exit) cannot
+        # leave the lock behind for the requeued job
+        wait_for_all_ranks()
+    if needs_cpu_process_group(args.launcher) and (preempted is None or preempted.saved):
         shutdown_cpu_process_group()
+    if preempted is not None:
+        raise preempted  # run_cli exits with its code (75: saved)
     return runner
+
+
+def wait_for_all_ranks() -> None:
+    """A barrier in distributed runs (any backend); nothing otherwise."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def explain_distributed_failure(exc: Exception, runner,
+                                cfg: Config) -> Optional[CollectiveFailure]:
+    """In a distributed run: a failed collective as a :class:`CollectiveFailure`
+    naming the rank at fault; any other error is posted for the other ranks'
+    diagnosis and None is returned (the error itself is raised)."""
+    import datetime
+
+    import torch.distributed as dist
+    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+        return None
+    try:
+        iteration = runner.iter + 1
+    except Exception:
+        iteration = None
+    timeout = ((cfg.get('env_cfg') or {}).get('dist_cfg') or {}).get('timeout')
+    if is_collective_failure(exc):
+        grace = min(10.0, max(2.0, (timeout or 600) / 10))
+        return CollectiveFailure(diagnose(exc, dist.get_rank(), dist.get_world_size(),
+                                          iteration, timeout, grace_s=grace))
+    store = default_store()
+    if store is not None:
+        try:
+            store.set_timeout(datetime.timedelta(seconds=5))
+            post_failure(store, dist.get_rank(), exc, iteration)
+        except Exception:
+            pass  # the store is gone: the others will name this rank as silent
+    return None

@@ -21,8 +21,9 @@ on a loaded :class:`mmengine.Config` and applies the values of
 * iteration-based, crash-safe checkpoints (``SafeCheckpointHook``, the user's
   other checkpoint options kept) and logs, ``custom_imports`` of mmscratch,
   the hooks of ``scratch_custom_hooks`` (SyncBN check, from-scratch guard,
-  data seen, convergence curve, exact resume, divergence recovery; one the
-  config already has is not added twice) and a fixed ``randomness.seed``.
+  data seen, convergence curve, exact resume, divergence recovery, plain-data
+  checkpoints, run_info.json, save on pre-emption; one the config already has
+  is not added twice) and a fixed ``randomness.seed``.
 
 Data pipelines, the RPN, losses, train/test settings of the model and the
 optimizer wrapper type (e.g. AMP) are kept.

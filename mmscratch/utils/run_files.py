@@ -220,3 +220,13 @@ def write_curve(path: str, records: Iterable[dict]) -> None:
 def append_record(path: str, record: dict) -> None:
     """Append one record durably; a symlink planted at ``path`` is refused."""
     append_line(path, json.dumps(record, sort_keys=True) + '\n')
+def read_last_checkpoint(work_dir: str):
+    """The checkpoint ``WORK_DIR/last_checkpoint`` names, if that file exists: what
+    ``--resume`` continues from. None when there is none (nothing is printed,
+    unlike MMEngine's ``find_latest_checkpoint``)."""
+    try:
+        lines = read_text_lines(osp.join(work_dir, 'last_checkpoint'), max_bytes=4096)
+    except (OSError, ValueError):
+        return None
+    path = lines[0].strip() if lines else ''
+    return path if path and osp.isfile(path) else None

@@ -16,7 +16,7 @@ from mmscratch.utils.config_loading import load_config
 BASE = Path(__file__).resolve().parents[2] / 'configs' / '_base_'
 SCRATCH_HOOKS = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
                  'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
-                 'RunInfoHook']
+                 'RunInfoHook', 'PreemptionHook']
 
 
 def base(rel: str):

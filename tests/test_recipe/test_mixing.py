@@ -19,8 +19,9 @@ from mmengine.config import Config
 
 from mmscratch.recipe import scratchify
 from mmscratch.engine.hooks import (ConvergenceCurveHook, DataSeenHook, DivergenceRecoveryHook,
-                                    ExactResumeHook, PlainDataCheckpointHook, RunInfoHook,
-                                    SafeCheckpointHook, ScratchGuardHook, SyncBNCheckHook)
+                                    ExactResumeHook, PlainDataCheckpointHook, PreemptionHook,
+                                    RunInfoHook, SafeCheckpointHook, ScratchGuardHook,
+                                    SyncBNCheckHook)
 from mmscratch.engine.runner import ScratchIterBasedTrainLoop
 from mmscratch.engine.schedulers import ScratchScheduleLR
 from mmscratch.testing import build_model, norm_layers
@@ -140,7 +141,8 @@ def test_way2_types_import_mmscratch(mixed):
     assert cfg.default_hooks.checkpoint['type'] is SafeCheckpointHook
     assert [h['type'] for h in cfg.custom_hooks] == [
         SyncBNCheckHook, ScratchGuardHook, DataSeenHook, ConvergenceCurveHook,
-        ExactResumeHook, DivergenceRecoveryHook, PlainDataCheckpointHook, RunInfoHook]
+        ExactResumeHook, DivergenceRecoveryHook, PlainDataCheckpointHook, RunInfoHook,
+        PreemptionHook]
 
 
 @pytest.mark.parametrize('way', WAYS)
@@ -149,7 +151,8 @@ def test_gives_the_reliability_and_analysis_hooks(way, mixed):
     assert cfg['default_hooks']['checkpoint']['type'] == 'SafeCheckpointHook'
     assert [h['type'] for h in cfg['custom_hooks']] == [
         'SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
-        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook']
+        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook',
+        'PreemptionHook']
     assert dict(type='ScratchGuardHook', strict=True) in cfg['custom_hooks']
 
 

@@ -20,7 +20,7 @@ GN32 = dict(type='GN', num_groups=32, requires_grad=True)
 SYNCBN = dict(type='SyncBN', requires_grad=True)
 HOOK_TYPES = ['SyncBNCheckHook', 'ScratchGuardHook', 'DataSeenHook', 'ConvergenceCurveHook',
               'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook',
-              'RunInfoHook']
+              'RunInfoHook', 'PreemptionHook']
 
 
 @pytest.fixture(scope='module')
@@ -211,7 +211,8 @@ def test_adds_only_the_hooks_the_user_does_not_have(mask_rcnn):
     out = scratchify(cfg)
     assert [h['type'] for h in out.custom_hooks] == [
         'ConvergenceCurveHook', 'ScratchGuardHook', 'SyncBNCheckHook', 'DataSeenHook',
-        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook']
+        'ExactResumeHook', 'DivergenceRecoveryHook', 'PlainDataCheckpointHook', 'RunInfoHook',
+        'PreemptionHook']
     # the user's own settings of a hook are kept
     assert out.custom_hooks[:2] == cfg.custom_hooks
 

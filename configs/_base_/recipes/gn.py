@@ -65,7 +65,7 @@ scratch_recipe = dict(
     custom_imports=dict(imports=['mmscratch'], allow_failed_imports=False),
     # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
     # guard, data seen, convergence curve, exact resume, divergence recovery,
-    # plain-data checkpoints, run_info.json
+    # plain-data checkpoints, run_info.json, save on pre-emption
     custom_hooks=[
         dict(type='SyncBNCheckHook'),
         dict(type='ScratchGuardHook', strict=True),
@@ -75,6 +75,7 @@ scratch_recipe = dict(
         dict(type='DivergenceRecoveryHook'),
         dict(type='PlainDataCheckpointHook'),
         dict(type='RunInfoHook'),
+        dict(type='PreemptionHook'),
     ],
     # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
     # needs deterministic=True: docs/reliability.md)

@@ -34,6 +34,7 @@ from mmscratch.engine.hooks.data_seen_hook import DataSeenHook
 from mmscratch.engine.hooks.divergence_recovery_hook import DivergenceRecoveryHook
 from mmscratch.engine.hooks.exact_resume_hook import ExactResumeHook
 from mmscratch.engine.hooks.plain_data_checkpoint_hook import PlainDataCheckpointHook
+from mmscratch.engine.hooks.preemption_hook import PreemptionHook
 from mmscratch.engine.hooks.run_info_hook import RunInfoHook
 from mmscratch.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
 from mmscratch.engine.hooks.scratch_guard_hook import ScratchGuardHook
@@ -78,7 +79,7 @@ scratch_recipe = dict(
     log_processor=dict(type='LogProcessor', window_size=50, by_epoch=False),
     # scratch_runtime.py's scratch_custom_hooks: SyncBN check, from-scratch
     # guard, data seen, convergence curve, exact resume, divergence recovery,
-    # plain-data checkpoints, run_info.json
+    # plain-data checkpoints, run_info.json, save on pre-emption
     custom_hooks=[
         dict(type=SyncBNCheckHook),
         dict(type=ScratchGuardHook, strict=True),
@@ -88,6 +89,7 @@ scratch_recipe = dict(
         dict(type=DivergenceRecoveryHook),
         dict(type=PlainDataCheckpointHook),
         dict(type=RunInfoHook),
+        dict(type=PreemptionHook),
     ],
     # a fixed seed, which ExactResumeHook needs (bit-exact resume on GPU also
     # needs deterministic=True: docs/reliability.md)

@@ -8,14 +8,17 @@ from .data_seen_hook import DataSeenHook
 from .divergence_recovery_hook import DivergenceError, DivergenceRecoveryHook
 from .exact_resume_hook import ExactResumeHook
 from .plain_data_checkpoint_hook import PlainDataCheckpointHook
+from .preemption_hook import Preempted, PreemptionHook
+from .rank_heartbeat_hook import RankHeartbeatHook
 from .run_info_hook import RunInfoHook
-from .safe_checkpoint_hook import SafeCheckpointHook
+from .safe_checkpoint_hook import CheckpointSaveError, SafeCheckpointHook
 from .scratch_guard_hook import ScratchGuardError, ScratchGuardHook
 from .syncbn_check_hook import SyncBNCheckHook, SyncBNWithoutProcessGroup
 
 __all__ = [
     'BackboneExportHook', 'BadImageHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CheckpointMismatch', 'ConvergenceCurveHook', 'DataSeenHook',
     'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'PlainDataCheckpointHook',
-    'RunInfoHook', 'SafeCheckpointHook',
+    'Preempted', 'PreemptionHook', 'RankHeartbeatHook', 'RunInfoHook', 'CheckpointSaveError',
+    'SafeCheckpointHook',
     'ScratchGuardError', 'ScratchGuardHook', 'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
 ]

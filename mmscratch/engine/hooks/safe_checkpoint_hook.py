@@ -35,6 +35,17 @@ message hub), are removed when training starts again.
 Non-local storage (``backend_args`` for an object store): objects are written
 whole by the backend, so the checkpoint is written directly, but the
 write-then-update-then-prune order is kept.
+
+Disk space (local work dirs, main process): at the start of training and
+before each save the hook compares the free space of ``out_dir`` with what
+the next save and the ``max_keep_ckpts`` kept checkpoints need (sizes from
+the last checkpoint written, or estimated from the model and optimizer
+before the first one) and warns while there is still time to act. A save
+that fails anyway (``ENOSPC`` or any ``OSError``) ends the run with
+:class:`CheckpointSaveError`: one line naming the file, the bytes needed and
+free, and the last good checkpoint to ``--resume`` from; the partial file is
+removed and the previous checkpoint and ``last_checkpoint`` are untouched
+(:mod:`mmscratch.utils.disk_space`).
 """
 from __future__ import annotations
 
@@ -55,6 +66,9 @@ from mmdet.registry import HOOKS
 from ...checkpoint import to_plain_data
 from ...checkpoint.bookkeeping import KEEP_IDS_KEY, valid_steps
 from ...utils.atomic_io import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
+from ...utils.disk_space import (SpacePlan, estimate_checkpoint_bytes, free_bytes,
+                                 save_failure_message)
+from ...utils.run_files import read_last_checkpoint
 
 #: Message-hub key listing checkpoint steps whose deletion is still due. It is
 #: saved inside each checkpoint, so a resume finishes a pruning a kill stopped.
@@ -69,11 +83,30 @@ class AtomicLocalBackend(LocalBackend):
     (:func:`mmscratch.utils.atomic_io.atomic_write_bytes`)."""
 
     def put(self, obj: bytes, filepath) -> None:
-        os.makedirs(osp.dirname(str(filepath)) or '.', exist_ok=True)
-        atomic_write_bytes(str(filepath), obj)
+        try:
+            os.makedirs(osp.dirname(str(filepath)) or '.', exist_ok=True)
+            atomic_write_bytes(str(filepath), obj)
+        except OSError as exc:
+            exc.bytes_needed = len(obj)  # for CheckpointSaveError's message
+            raise
 
     def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
         self.put(obj.encode(encoding), filepath)
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (disk full, I/O error, permissions).
+
+    Its message is one line: the file, the reason, the bytes needed and free,
+    and the last good checkpoint to ``--resume`` from.
+    """
+
+    def __init__(self, message: str, errno_: Optional[int], path: str):
+        super().__init__(errno_, message, path)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @HOOKS.register_module()
@@ -106,6 +139,65 @@ class SafeCheckpointHook(CheckpointHook):
         pending = runner.message_hub.get_info(PENDING_PRUNE_KEY) or []
         self._remove_steps(runner, pending)
         runner.message_hub.update_info(PENDING_PRUNE_KEY, [])
+        self._checkpoint_bytes = self._size_of(self._last_good_checkpoint(runner))
+        self._check_space(runner)
+
+    # ------------------------------------------------------------ disk space
+    @staticmethod
+    def _size_of(path: Optional[str]) -> Optional[int]:
+        try:
+            return os.stat(path).st_size if path else None
+        except OSError:
+            return None
+
+    @staticmethod
+    def _last_good_checkpoint(runner) -> Optional[str]:
+        """The checkpoint ``--resume`` would continue from now, if it exists."""
+        return read_last_checkpoint(runner.work_dir)
+
+    def _space_plan(self, runner) -> Optional[SpacePlan]:
+        free = free_bytes(self.out_dir)
+        if free is None:
+            return None
+        size = getattr(self, '_checkpoint_bytes', None)
+        if size is None:
+            model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+            wrapper = getattr(runner, 'optim_wrapper', None)
+            wrappers = wrapper.values() if hasattr(wrapper, 'values') else [wrapper]
+            optimizers = [w.optimizer for w in wrappers if hasattr(w, 'optimizer')]
+            size = estimate_checkpoint_bytes(model, optimizers if self.save_optimizer else ())
+        kept = sum(self._size_of(self.file_backend.join_path(
+            self.out_dir, self.filename_tmpl.format(step))) or 0
+            for step in (getattr(self, 'keep_ckpt_ids', None) or ()))
+        return SpacePlan(self.out_dir, int(size), self.max_keep_ckpts, kept, free)
+
+    def _upcoming_saves(self, runner):
+        """Iterations of the scheduled saves from the current one on (None: by epoch)."""
+        if self.by_epoch or self.interval <= 0:
+            return None
+        current, last = runner.iter + 1, runner.max_iters
+        start, step, save_last = self.save_begin, self.interval, self.save_last
+
+        def saves():
+            at = max(current, start)
+            at += (start - at) % step  # the first iteration with (at - start) % step == 0
+            while at <= last:
+                yield at
+                at += step
+            if save_last and last >= current and (last < start or (last - start) % step):
+                yield last
+        return saves()
+
+    def _check_space(self, runner) -> None:
+        """Warn (main process, local out_dir) when saves will run out of space."""
+        if not is_main_process() or not getattr(self, '_local', False):
+            return
+        plan = self._space_plan(runner)
+        if plan is None:
+            return
+        problem = plan.problem(self._upcoming_saves(runner))
+        if problem:
+            runner.logger.warning(f'SafeCheckpointHook: disk space: {problem}')
 
     # ------------------------------------------------------------ writing
     def _write_checkpoint(self, runner, filename: str, **kwargs) -> str:
@@ -118,8 +210,24 @@ class SafeCheckpointHook(CheckpointHook):
         final = self.file_backend.join_path(self.out_dir, filename)
         backend_args = dict(backend=ATOMIC_BACKEND) if self._local else self.backend_args
         file_client_args = None if self._local else self.file_client_args
-        runner.save_checkpoint(self.out_dir, filename, file_client_args,
-                               backend_args=backend_args, **kwargs)
+        if not (self._local and is_main_process()):
+            runner.save_checkpoint(self.out_dir, filename, file_client_args,
+                                   backend_args=backend_args, **kwargs)
+            return final
+        self._check_space(runner)
+        last_good = self._last_good_checkpoint(runner)
+        try:
+            runner.save_checkpoint(self.out_dir, filename, file_client_args,
+                                   backend_args=backend_args, **kwargs)
+        except OSError as exc:
+            needed = getattr(exc, 'bytes_needed', None) or getattr(self, '_checkpoint_bytes', None)
+            message = save_failure_message(final, exc, needed, free_bytes(self.out_dir),
+                                           last_good)
+            runner.logger.error(f'SafeCheckpointHook: {message}')
+            raise CheckpointSaveError(message, exc.errno, final) from exc
+        size = self._size_of(final)
+        if size is not None and kwargs.get('save_optimizer') == self.save_optimizer:
+            self._checkpoint_bytes = size  # the next save's size ("best" ones are smaller)
         return final
 
     def _own_file_pattern(self) -> re.Pattern:
