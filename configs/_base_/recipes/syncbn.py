@@ -21,7 +21,7 @@
 # your config already has model, train_cfg, ...; so the recipe cannot override
 # them as a sibling base, and your config takes them from it instead. The values
 # are those of configs/_base_/models/*_syncbn.py, schedules/scratch_6x.py and
-# scratch_runtime.py (tests/test_config/test_mixing.py holds them equal).
+# scratch_runtime.py (tests/test_recipe/test_mixing.py holds them equal).
 # A config already using another norm than BN is better served by
 # mmscratch.scratchify, which replaces norm_cfg instead of merging into it.
 # Derived from gn.py, only the norm changes. A dunder name stays out of the loaded
