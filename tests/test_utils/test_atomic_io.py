@@ -117,7 +117,7 @@ def test_reports_and_datasets_are_never_written_through_planted_links(tmp_path):
     used to have) is a link to the victim: the victim is untouched, the files
     are written."""
     from mmscratch.analysis.compare import RunResult
-from mmscratch.analysis.config_names import parse_config_name
+    from mmscratch.analysis.config_names import parse_config_name
     from mmscratch.analysis.sweep import write_report
     from mmscratch.benchmark.synthetic import generate_coco_images
     from mmscratch.datasets.shapes import generate_shapes_dataset
