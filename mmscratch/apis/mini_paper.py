@@ -287,32 +287,39 @@ class MiniPaper:
 
     def make_data(self) -> dict:
         p = self.plan
-        wanted = dict(num_train=p.shapes_train, num_val=p.shapes_val, image_size=128,
-                      seed=p.data_seed, min_instances=1, max_instances=6)
         made = []
-        if dataset_is_complete(self.data_root):
-            found = read_dataset_params(self.data_root)
-            if found != wanted:
-                raise MiniPaperError(
-                    f'{self.data_root} holds a shapes dataset made with {found}, not the '
-                    f'{wanted} this plan needs; use another --data-root (or delete it)')
-        else:
-            self.log(f'generating the shapes dataset in {self.data_root}')
-            generate_shapes_dataset(self.data_root, **wanted, progress=wants_progress())
+        if self._ensure_dataset(
+                'shapes dataset', self.data_root, '--data-root (or delete it)',
+                dict(num_train=p.shapes_train, num_val=p.shapes_val, image_size=128,
+                     seed=p.data_seed, min_instances=1, max_instances=6),
+                dataset_is_complete, read_dataset_params, generate_shapes_dataset):
             made.append('shapes')
-        wanted = dict(num_train=p.pretrain_train, num_val=p.pretrain_val,
-                      image_size=p.pretrain_image_size, seed=p.data_seed)
-        if pretrain_set_is_complete(self.pretrain_root):
-            found = read_pretrain_params(self.pretrain_root)
-            if found != wanted:
-                raise MiniPaperError(
-                    f'{self.pretrain_root} holds a pre-training set made with {found}, not '
-                    f'the {wanted} this plan needs; use another --pretrain-data-root')
-        else:
-            self.log(f'generating the pre-training set in {self.pretrain_root}')
-            generate_pretrain_dataset(self.pretrain_root, **wanted, progress=wants_progress())
+        if self._ensure_dataset(
+                'pre-training set', self.pretrain_root, '--pretrain-data-root',
+                dict(num_train=p.pretrain_train, num_val=p.pretrain_val,
+                     image_size=p.pretrain_image_size, seed=p.data_seed),
+                pretrain_set_is_complete, read_pretrain_params, generate_pretrain_dataset):
             made.append('pretrain_set')
         return dict(generated=made)
+
+    def _ensure_dataset(self, what: str, root: str, option: str, wanted: dict,
+                        is_complete: Callable[[str], bool], read_params: Callable[[str], dict],
+                        generate: Callable[..., object]) -> bool:
+        """Generate ``what`` in ``root`` unless a complete one is there; True if generated.
+
+        A complete set made with other parameters is refused: its numbers would not be this
+        plan's.
+        """
+        if is_complete(root):
+            found = read_params(root)
+            if found != wanted:
+                raise MiniPaperError(
+                    f'{root} holds a {what} made with {found}, not the {wanted} this plan '
+                    f'needs; use another {option}')
+            return False
+        self.log(f'generating the {what} in {root}')
+        generate(root, **wanted, progress=wants_progress())
+        return True
 
     def _train(self, config: str, work_dir: str, options: Sequence[str], label: str,
                complete: Callable[[str], bool]) -> str:

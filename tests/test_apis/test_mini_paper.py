@@ -146,3 +146,20 @@ def test_finished_finetunes_of_an_earlier_pretraining_are_refused(in_repo, tmp_p
     with pytest.raises(MiniPaperError, match='earlier backbone.*pretrained_seed0'):
         paper.refuse_stale_finetunes(runs)
     paper.refuse_stale_finetunes([runs[0]])  # scratch runs do not depend on it
+
+
+def test_pretrain_set_made_with_other_parameters_is_not_overwritten(in_repo, tmp_path):
+    from mmscratch.datasets.pretrain_set import generate_pretrain_dataset
+    from mmscratch.datasets.shapes import generate_shapes_dataset
+    paper = MiniPaper(TOY, str(tmp_path / 'w'), str(tmp_path / 'd'), str(tmp_path / 'p'))
+    plan = paper.plan
+    generate_shapes_dataset(str(tmp_path / 'd'), num_train=plan.shapes_train,
+                            num_val=plan.shapes_val, image_size=128, seed=plan.data_seed,
+                            min_instances=1, max_instances=6)
+    generate_pretrain_dataset(str(tmp_path / 'p'), num_train=plan.pretrain_train + 1,
+                              num_val=plan.pretrain_val, image_size=plan.pretrain_image_size,
+                              seed=plan.data_seed)
+    listing = sorted(str(f) for f in (tmp_path / 'p').rglob('*'))
+    with pytest.raises(MiniPaperError, match='another --pretrain-data-root'):
+        paper.make_data()
+    assert sorted(str(f) for f in (tmp_path / 'p').rglob('*')) == listing
