@@ -278,8 +278,11 @@ def _reference_for_row(row: dict, arm: str) -> dict:
 
 
 def _schedule_sort(label: str):
-    number = re.match(r'[\d.]+', label or '')
-    return (float(number.group()) if number else float('inf'), label)
+    """Order schedule labels ('375 it' < '3k it', '2x' < '6x') by length within each unit."""
+    m = re.fullmatch(r'([\d.]+)(k?)\s*(it|x|e)?', (label or '').strip())
+    if not m:
+        return (1, '', float('inf'), label or '')
+    return (0, m.group(3) or '', float(m.group(1)) * (1000 if m.group(2) else 1), label)
 
 
 def to_markdown(results: Sequence[RunResult], title: str = 'Scratch vs ImageNet-pretrained',

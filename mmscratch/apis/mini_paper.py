@@ -38,9 +38,12 @@ setting that passed ``tools/lever_check.py`` on the demo: bf16
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import glob
 import json
 import os
 import os.path as osp
+import re
 import resource
 import time
 from fractions import Fraction
@@ -215,7 +218,12 @@ class MiniPaper:
         self.log = log
         self.pretrain_dir = osp.join(self.work_root, 'pretrain')
         self.backbone = osp.join(self.pretrain_dir, 'backbone.pth')
-        self.small_root = osp.join(self.work_root, 'small_data')
+        # a sweep on another schedule gets a folder of its own, so that the finished
+        # runs of both stay (and --resume adds one sweep beside the other)
+        default_sweep = plan.small_data_multiple == Plan.small_data_multiple
+        self.small_root = osp.join(self.work_root, 'small_data' + (
+            '' if default_sweep
+            else '_' + multiple_label(plan.small_data_multiple).replace('/', '_')))
         base = plan.base_schedule or dict(load_config(DEMO_CONFIG).train_cfg.schedule)
         self.base_schedule = dict(base)
         self.schedules = {m: scaled_schedule(base, m) for m in plan.multiples}
@@ -388,7 +396,9 @@ class MiniPaper:
                 'the whole work root) so that they are trained from this one')
 
     def check_arm(self, run: Run) -> None:
-        """A wrong number is worse than an error: each run is the arm it claims."""
+        """A wrong number is worse than an error: each run is the arm, schedule and seed
+        its row claims (a finished run of another plan in the same work root is not
+        reported as this plan's)."""
         info = read_run_info(run.work_dir)
         sources = info.get('pretrained_sources') or []
         if info.get('arm') != run.arm:
@@ -397,6 +407,12 @@ class MiniPaper:
         if run.arm == 'pretrained' and not any(self.backbone in s for s in sources):
             raise MiniPaperError(f'{run.work_dir}: pretrained from {sources}, not from '
                                  f'{self.backbone}')
+        planned = dict(max_iters=self.schedules[run.multiple]['total_iters'], seed=run.seed)
+        for field, want in planned.items():
+            if info.get(field) != want:
+                raise MiniPaperError(
+                    f'{run.work_dir}: run_info.json says {field}={info.get(field)!r}, the plan '
+                    f'says {want!r} ({run.label}); delete that run or use another --work-root')
 
     # ------------------------------------------------------------- reports
     def report(self, fig_runs: Sequence[Run], small_runs: Sequence[Run]) -> dict:
@@ -474,6 +490,11 @@ class MiniPaper:
             self.refuse_stale_finetunes(fig_runs + small_runs)
         self._stage('figure1', lambda: self.train_runs(fig_runs))
         self._stage('small_data', lambda: self.small_data(small_runs))
+        # a resumed command times only what it ran; the runs' own logs time all of it
+        for name, dirs in (('pretrain', [self.pretrain_dir]),
+                           ('figure1', [r.work_dir for r in fig_runs]),
+                           ('small_data', [r.work_dir for r in small_runs])):
+            self.stages[name]['logged_s'] = round(sum(map(logged_run_seconds, dirs)), 1)
         files = self._stage('report', lambda: dict(files=self.report(fig_runs, small_runs)))
         summary = self.summary(fig_runs, small_runs, pretrain['meta'], files['files'],
                                round(time.time() - t0, 1))
@@ -503,8 +524,35 @@ class MiniPaper:
             summary, _read_text(osp.join(self.small_root, 'sweep.md')),
             _read_text(osp.join(self.work_root, 'data_budget.md'))))
         self.log(f'wrote {osp.join(self.work_root, "summary.md")} (and summary.json, '
-                 'figure1.png, compare.md, small_data/sweep.md, data_budget.md)')
+                 f'figure1.png, compare.md, {osp.relpath(self.small_root, self.work_root)}'
+                 '/sweep.md, data_budget.md)')
         return summary
+
+
+_LOG_STAMP = re.compile(r'(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) - ')
+
+
+def logged_run_seconds(work_dir: str) -> float:
+    """Seconds a run spent, from the first to the last stamped line of each of its
+    MMEngine logs (``WORK_DIR/<timestamp>/<timestamp>.log``, one per start), summed:
+    the time of every attempt, across interruptions and resumes."""
+    total = 0.0
+    for log in sorted(glob.glob(osp.join(glob.escape(work_dir), '[0-9]*_[0-9]*',
+                                         '[0-9]*_[0-9]*.log'))):
+        if osp.islink(log) or not osp.isfile(log):
+            continue
+        first = last = None
+        with open(log, encoding='utf-8', errors='replace') as f:
+            for line in f:
+                m = _LOG_STAMP.match(line)
+                if m:
+                    first = first or m.group(1)
+                    last = m.group(1)
+        if first:
+            stamp = '%Y/%m/%d %H:%M:%S'
+            total += (datetime.datetime.strptime(last, stamp)
+                      - datetime.datetime.strptime(first, stamp)).total_seconds()
+    return total
 
 
 def _read_text(path: str, parse: Callable[[str], object] = str):
@@ -564,14 +612,20 @@ def _cell(values: Sequence[Optional[float]]) -> str:
 def summary_markdown(summary: dict, sweep_md: str, budget_md: str) -> str:
     pre = summary['pretrain']
     metrics = pre.get('val_metrics') or {}
+    logged = sum(stage.get('logged_s', 0) for stage in summary['stages'].values())
     lines = ['# The mini paper: pre-training vs from scratch on the generated data', '',
-             f'Work root: `{summary["work_root"]}`; whole command {summary["wall_s"] / 60:.1f} '
-             'min wall.', '', '## Wall and CPU time per stage', '',
-             '| stage | wall (min) | CPU (min, all processes) | runs trained |',
-             '|---|---:|---:|---:|']
+             f'Work root: `{summary["work_root"]}`; this call of the command took '
+             f'{summary["wall_s"] / 60:.1f} min wall; the runs\' logs add up to '
+             f'{logged / 60:.1f} min of training and evaluation, every attempt included.', '',
+             '## Wall and CPU time per stage', '',
+             'Wall and CPU: this call (a resumed call skips finished runs); logged: the '
+             'runs\' own logs, summed over interruptions and resumes.', '',
+             '| stage | wall (min) | CPU (min, all processes) | runs trained | logged (min) |',
+             '|---|---:|---:|---:|---:|']
     for name, stage in summary['stages'].items():
+        shown = f'{stage["logged_s"] / 60:.1f}' if 'logged_s' in stage else '–'
         lines.append(f'| {name} | {stage["wall_s"] / 60:.1f} | {stage["cpu_s"] / 60:.1f} '
-                     f'| {stage.get("trained", "–")} |')
+                     f'| {stage.get("trained", "–")} | {shown} |')
     lines += ['', '## Pre-training (the stand-in for ImageNet)', '',
               f'{pre["iterations"]} iterations x {pre["batch_size"]} images = '
               f'{pre["images_seen"]:,} images seen ({pre["images_seen"] / pre["train_images"]:.1f}'
@@ -621,6 +675,9 @@ def build_parser() -> ToolParser:
     sizes.add_argument('--subset-sizes', type=int, nargs='+',
                        help='training-set sizes of the small-data runs (the full set is '
                        'the figure-1 pair of their schedule)')
+    sizes.add_argument('--small-data-multiple', type=float,
+                       help='schedule of the small-data runs, in units of the demo\'s (one '
+                       'of --multiples; default 0.5)')
     sizes.add_argument('--curve-points', type=int,
                        help='AP evaluations of a 1x run (others: x sqrt(length))')
     return parser
@@ -647,6 +704,8 @@ def plan_from_args(args) -> Plan:
             raise MiniPaperError(f'--subset-sizes must lie in [1, {plan.shapes_train}) '
                                  '(the full set is the figure-1 pair)')
         changes['subset_sizes'] = tuple(sorted(set(args.subset_sizes)))
+    if args.small_data_multiple is not None:
+        changes['small_data_multiple'] = args.small_data_multiple
     if args.curve_points is not None:
         if args.curve_points < 1:
             raise MiniPaperError('--curve-points must be >= 1')

@@ -287,3 +287,13 @@ def test_outputs_are_never_written_through_a_planted_link(tmp_path):
     assert all(v.read_text() == 'keep me' for v in victims)
     assert not (tmp_path / 'out.md').is_symlink() and '30.0' in (tmp_path / 'out.md').read_text()
     assert 'mask_rcnn_r50_gn_6x' in (tmp_path / 'out.csv').read_text()
+
+
+def test_schedules_are_ordered_by_length_not_as_text(tmp_path):
+    runs = tmp_path / 'runs'
+    for total in (3000, 375, 1500, 750):
+        make_run(runs, f's{total}', 'mask_rcnn_gn_shapes', SCRATCH, [(0.3, 0.3)], total=total)
+    md = to_markdown(load_runs([str(runs)]))
+    schedules = [line.split('|')[3].strip() for line in md.split('## Runs')[0].splitlines()
+                 if line.startswith('| mask_rcnn_gn_shapes')]
+    assert schedules == ['375 it', '750 it', '1500 it', '3k it']

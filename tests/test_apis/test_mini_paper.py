@@ -163,3 +163,56 @@ def test_pretrain_set_made_with_other_parameters_is_not_overwritten(in_repo, tmp
     with pytest.raises(MiniPaperError, match='another --pretrain-data-root'):
         paper.make_data()
     assert sorted(str(f) for f in (tmp_path / 'p').rglob('*')) == listing
+
+
+def test_logged_run_time_adds_every_attempt_of_a_resumed_run(tmp_path):
+    from mmscratch.apis.mini_paper import logged_run_seconds
+    run = tmp_path / 'run'
+    first = run / '20261207_101500'
+    second = run / '20261207_120000'
+    first.mkdir(parents=True)
+    second.mkdir()
+    (first / '20261207_101500.log').write_text(
+        '2026/12/07 10:15:00 - mmengine - INFO - start\n'
+        'a traceback line without a stamp\n'
+        '2026/12/07 10:20:30 - mmengine - INFO - Iter(train) [ 500/1500]\n')
+    (second / '20261207_120000.log').write_text(
+        '2026/12/07 12:00:00 - mmengine - INFO - resumed\n'
+        '2026/12/07 12:10:00 - mmengine - INFO - Iter(train) [1500/1500]\n')
+    (run / 'not_a_run_log.log').write_text('2026/12/07 00:00:00 - x\n2026/12/07 23:00:00 - x\n')
+    (run / '20261207_130000').mkdir()
+    (run / '20261207_130000' / '20261207_130000.log').symlink_to(run / 'not_a_run_log.log')
+    assert logged_run_seconds(str(run)) == 330 + 600
+    assert logged_run_seconds(str(tmp_path / 'missing')) == 0
+
+
+def test_a_finished_run_of_another_schedule_or_seed_is_not_reported(in_repo, tmp_path):
+    paper = MiniPaper(TOY, str(tmp_path / 'w'), str(tmp_path), str(tmp_path))
+    run = paper.figure1_runs()[0]
+    assert run.arm == 'scratch'
+    Path(run.work_dir).mkdir(parents=True)
+    total = paper.schedules[run.multiple]['total_iters']
+    info = dict(config_name='mask_rcnn_gn_shapes', arm='scratch', pretrained_sources=[],
+                max_iters=total, seed=run.seed)
+    (Path(run.work_dir) / 'run_info.json').write_text(json.dumps(info))
+    paper.check_arm(run)
+    for field, wrong in (('max_iters', total * 2), ('seed', run.seed + 1)):
+        (Path(run.work_dir) / 'run_info.json').write_text(json.dumps({**info, field: wrong}))
+        with pytest.raises(MiniPaperError, match=f'{field}={wrong}.*another --work-root'):
+            paper.check_arm(run)
+
+
+def test_small_data_schedule_is_a_flag_checked_against_the_multiples(in_repo, tmp_path):
+    args = ['--work-root', str(tmp_path / 'w'), '--data-root', str(tmp_path / 'd'),
+            '--pretrain-data-root', str(tmp_path / 'p')]
+    plan = plan_from_args(build_parser().parse_args(args + ['--small-data-multiple', '2']))
+    paper = MiniPaper(plan, str(tmp_path / 'w'), str(tmp_path / 'd'), str(tmp_path / 'p'))
+    assert {r.multiple for r in paper.small_data_runs()} == {2.0}
+    # beside the default sweep's runs, not over them
+    assert paper.small_root == str(tmp_path / 'w' / 'small_data_2x')
+    assert all(r.work_dir.startswith(paper.small_root + '/') for r in paper.small_data_runs())
+    assert all('train_cfg.schedule.total_iters=3000' in r.options
+               for r in paper.small_data_runs())
+    plan = plan_from_args(build_parser().parse_args(args + ['--small-data-multiple', '3']))
+    with pytest.raises(MiniPaperError, match='among --multiples'):
+        MiniPaper(plan, str(tmp_path / 'w'), str(tmp_path / 'd'), str(tmp_path / 'p'))

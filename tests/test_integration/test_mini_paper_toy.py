@@ -109,6 +109,11 @@ def test_toy_mini_paper(tmp_path, monkeypatch):
     again = mini_paper.main(argv)
     assert again['stages']['figure1']['trained'] == again['stages']['small_data']['trained'] == 0
     assert again['pretrain']['sha256'] == sha
+    # a call that trains nothing still reports the time the runs took, from their logs
+    for stage in ('pretrain', 'figure1', 'small_data'):
+        assert again['stages'][stage]['logged_s'] == summary['stages'][stage]['logged_s']
+    assert summary['stages']['figure1']['logged_s'] > 0
+    assert 'logged (min)' in (root / 'summary.md').read_text()
 
     # an interrupted run (its last evaluation lost) stops the command until --resume
     victim = Path(runs[3]['work_dir'])

@@ -25,3 +25,11 @@ def test_load_from_without_resume_is_pretrained_and_resume_is_not(tmp_path):
     toy_runner(first, 5, resume=True, load_from=ckpt, checkpoint=dict(interval=3),
                custom_hooks=[dict(type='RunInfoHook')]).train()
     assert read_run_info(str(first))['arm'] == 'scratch'
+
+
+def test_the_seed_is_read_back_only_as_a_plain_non_negative_integer(tmp_path):
+    for seed, kept in ((0, True), (7, True), (True, False), ('0', False), (-1, False),
+                       (1.0, False), (2 ** 70, False), (None, False)):
+        (tmp_path / 'run_info.json').write_text(json.dumps(dict(arm='scratch', seed=seed)))
+        info = read_run_info(str(tmp_path))
+        assert ('seed' in info) == kept and info.get('seed', seed) == seed
