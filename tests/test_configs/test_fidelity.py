@@ -43,6 +43,13 @@ def paper_configs(kind=None):
             and (kind is None or parse(p)['kind'] == kind)]
 
 
+def one_value(describe, paths) -> List[str]:
+    """The one description that every config in ``paths`` gives: the row holds for all."""
+    found = {describe(path) for path in paths}
+    assert len(found) == 1, found
+    return [found.pop()]
+
+
 def plain(value):
     return strip_scope(value.to_dict() if hasattr(value, 'to_dict') else value)
 
@@ -92,14 +99,12 @@ def parameter_count() -> List[str]:
 
 
 def optimizer() -> List[str]:
-    found = set()
-    for path in paper_configs():
+    def describe(path):
         opt = config(path).optim_wrapper
-        found.add(f'{opt.optimizer.type} lr {opt.optimizer.lr:g}, momentum '
-                  f'{opt.optimizer.momentum:g}, weight_decay {opt.optimizer.weight_decay:g}, '
-                  f'norm_decay_mult {opt.paramwise_cfg.norm_decay_mult:g}')
-    assert len(found) == 1
-    return [found.pop()]
+        return (f'{opt.optimizer.type} lr {opt.optimizer.lr:g}, momentum '
+                f'{opt.optimizer.momentum:g}, weight_decay {opt.optimizer.weight_decay:g}, '
+                f'norm_decay_mult {opt.paramwise_cfg.norm_decay_mult:g}')
+    return one_value(describe, paper_configs())
 
 
 def bias_lr_and_decay() -> List[str]:
@@ -129,12 +134,10 @@ def bias_lr_and_decay() -> List[str]:
 
 
 def warm_up() -> List[str]:
-    found = set()
-    for path in paper_configs():
+    def describe(path):
         s = paper_schedule(**config(path).train_cfg.schedule, batch_size=16)
-        found.add(f'linear, {s.warmup_iters} iterations from {s.warmup_factor:.3f} at batch 16')
-    assert len(found) == 1
-    return [found.pop()]
+        return f'linear, {s.warmup_iters} iterations from {s.warmup_factor:.3f} at batch 16'
+    return one_value(describe, paper_configs())
 
 
 def lr_steps() -> List[str]:
@@ -148,15 +151,13 @@ def lr_steps() -> List[str]:
 
 
 def sampling() -> List[str]:
-    found = set()
-    for path in paper_configs():
+    def describe(path):
         train_cfg = config(path).model.train_cfg
         rpn, rcnn = train_cfg.rpn.sampler, train_cfg.rcnn
         rcnn = rcnn[0] if isinstance(rcnn, (list, tuple)) else rcnn
-        found.add(f'RPN {rpn.num} anchors ({rpn.pos_fraction:.0%} positive), RoIs '
-                  f'{rcnn.sampler.num} ({rcnn.sampler.pos_fraction:.0%} positive)')
-    assert len(found) == 1
-    return [found.pop()]
+        return (f'RPN {rpn.num} anchors ({rpn.pos_fraction:.0%} positive), RoIs '
+                f'{rcnn.sampler.num} ({rcnn.sampler.pos_fraction:.0%} positive)')
+    return one_value(describe, paper_configs())
 
 
 def proposals() -> List[str]:
@@ -173,56 +174,44 @@ def proposals() -> List[str]:
 
 
 def pipeline_and_nms_at_test() -> List[str]:
-    found = set()
-    for path in paper_configs():
+    def describe(path):
         cfg = config(path)
         resize = [t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
         rcnn = cfg.model.test_cfg.rcnn
-        found.add(f"{min(resize['scale'])} / {max(resize['scale'])}, score_thr "
-                  f'{rcnn.score_thr:g}, NMS {rcnn.nms.iou_threshold:g}, '
-                  f'{rcnn.max_per_img} per image')
-    assert len(found) == 1
-    return [found.pop()]
+        return (f"{min(resize['scale'])} / {max(resize['scale'])}, score_thr "
+                f'{rcnn.score_thr:g}, NMS {rcnn.nms.iou_threshold:g}, '
+                f'{rcnn.max_per_img} per image')
+    return one_value(describe, paper_configs())
 
 
 def training_data() -> List[str]:
-    found = set()
-    for path in paper_configs():
-        if parse(path)['ms']:
-            continue
+    def describe(path):
         pipeline = config(path).train_dataloader.dataset.pipeline
         resize = [t for t in pipeline if 'Resize' in t['type']]
         flip = [t for t in pipeline if t['type'] == 'RandomFlip']
         assert [t['type'] for t in resize] == ['Resize'] and len(flip) == 1
         scale = resize[0]['scale']
-        found.add(f'shorter side {min(scale)}, longer <= {max(scale)}, flip {flip[0]["prob"]:g}')
-    assert len(found) == 1
-    return [found.pop()]
+        return f'shorter side {min(scale)}, longer <= {max(scale)}, flip {flip[0]["prob"]:g}'
+    return one_value(describe, [p for p in paper_configs() if not parse(p)['ms']])
 
 
 def scale_augmentation() -> List[str]:
-    found = set()
-    for path in paper_configs():
-        if not parse(path)['ms']:
-            continue
+    def describe(path):
         resize = [t for t in config(path).train_dataloader.dataset.pipeline
                   if 'Resize' in t['type']]
         assert [t['type'] for t in resize] == ['RandomResize']
         shorter = sorted(min(s) for s in resize[0]['scale'])
-        found.add(f'shorter side uniform in [{shorter[0]}, {shorter[-1]}]')
-    assert len(found) == 1
-    return [found.pop()]
+        return f'shorter side uniform in [{shorter[0]}, {shorter[-1]}]'
+    return one_value(describe, [p for p in paper_configs() if parse(p)['ms']])
 
 
 def input_normalization() -> List[str]:
-    found = set()
-    for path in paper_configs('scratch'):
+    def describe(path):
         pre = config(path).model.data_preprocessor
-        found.add(f"{'RGB' if pre.bgr_to_rgb else 'BGR'}, mean "
-                  f"{'/'.join(f'{v:g}' for v in pre.mean)}, divided by std "
-                  f"{'/'.join(f'{v:g}' for v in pre.std)}")
-    assert len(found) == 1
-    return [found.pop()]
+        return (f"{'RGB' if pre.bgr_to_rgb else 'BGR'}, mean "
+                f"{'/'.join(f'{v:g}' for v in pre.mean)}, divided by std "
+                f"{'/'.join(f'{v:g}' for v in pre.std)}")
+    return one_value(describe, paper_configs('scratch'))
 
 
 def roi_align() -> List[str]:
