@@ -62,7 +62,7 @@ from ..recipe.schedule import paper_schedule
 from ..utils.atomic_io import atomic_write_text
 from ..utils.config_loading import load_config
 from ..utils.progress import wants_progress
-from ..utils.run_files import read_curve, read_json_file, read_run_info
+from ..utils.run_files import read_curve, read_json_file, read_run_info, read_text_lines
 from ..visualization.curves import plot_curves
 from .cli import ToolParser
 from .demo import DEMO_CONFIG, data_root_options
@@ -539,19 +539,19 @@ def logged_run_seconds(work_dir: str) -> float:
     total = 0.0
     for log in sorted(glob.glob(osp.join(glob.escape(work_dir), '[0-9]*_[0-9]*',
                                          '[0-9]*_[0-9]*.log'))):
-        if osp.islink(log) or not osp.isfile(log):
+        try:
+            lines = read_text_lines(log)
+        except (OSError, ValueError):  # a link, a FIFO, a file too large: not a run's log
             continue
-        first = last = None
-        with open(log, encoding='utf-8', errors='replace') as f:
-            for line in f:
-                m = _LOG_STAMP.match(line)
-                if m:
-                    first = first or m.group(1)
-                    last = m.group(1)
-        if first:
-            stamp = '%Y/%m/%d %H:%M:%S'
-            total += (datetime.datetime.strptime(last, stamp)
-                      - datetime.datetime.strptime(first, stamp)).total_seconds()
+        stamps = [m.group(1) for m in map(_LOG_STAMP.match, lines) if m]
+        if not stamps:
+            continue
+        try:
+            first, last = (datetime.datetime.strptime(stamps[i], '%Y/%m/%d %H:%M:%S')
+                           for i in (0, -1))
+        except ValueError:  # a stamp that is no date (month 13, ...): no time from this log
+            continue
+        total += max((last - first).total_seconds(), 0.0)  # a clock set back adds nothing
     return total
 
 

@@ -137,12 +137,9 @@ def read_run_info(work_dir: str) -> Dict[str, Any]:
     for key in ('schedule', 'norm'):
         if isinstance(raw.get(key), str) and _LABEL.match(raw[key]):
             info[key] = raw[key]
-    for key in ('max_iters', 'batch_size', 'world_size', 'warmup_iters'):
+    for key in ('max_iters', 'batch_size', 'world_size', 'warmup_iters', 'seed'):
         if _count(raw.get(key)):
             info[key] = raw[key]
-    seed = raw.get('seed')
-    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2 ** 63:
-        info['seed'] = seed
     steps = raw.get('lr_steps')
     if isinstance(steps, list) and all(_count(s) for s in steps):
         info['lr_steps'] = steps

@@ -1,6 +1,7 @@
 """The mini paper's plan: schedules from the demo's by the paper's rule, the runs and
 their options, the plan flags, and what it refuses (fast: nothing trains here)."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,16 @@ def test_logged_run_time_adds_every_attempt_of_a_resumed_run(tmp_path):
     (run / 'not_a_run_log.log').write_text('2026/12/07 00:00:00 - x\n2026/12/07 23:00:00 - x\n')
     (run / '20261207_130000').mkdir()
     (run / '20261207_130000' / '20261207_130000.log').symlink_to(run / 'not_a_run_log.log')
+    (run / '20261207_140000').mkdir()
+    os.mkfifo(run / '20261207_140000' / '20261207_140000.log')
+    (run / '20261207_150000').mkdir()
+    (run / '20261207_150000' / '20261207_150000.log').write_text(
+        '2026/13/45 10:00:00 - mmengine - INFO - no such date\n'
+        '2026/12/07 23:00:00 - mmengine - INFO - x\n')
+    (run / '20261207_160000').mkdir()
+    (run / '20261207_160000' / '20261207_160000.log').write_text(
+        '2026/12/07 16:00:00 - mmengine - INFO - clock set back\n'
+        '2026/12/07 15:00:00 - mmengine - INFO - x\n')
     assert logged_run_seconds(str(run)) == 330 + 600
     assert logged_run_seconds(str(tmp_path / 'missing')) == 0
 
