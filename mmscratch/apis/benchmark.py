@@ -46,6 +46,9 @@ def build_parser() -> ToolParser:
     p.add_argument('--compile-backbone', action='store_true',
                    help='torch.compile the backbone and the neck (fixed input shapes; '
                         'turns the stage timers off)')
+    p.add_argument('--fast-cpu-ops', action='store_true',
+                   help="mmscratch's RoIAlign and RPN NMS instead of MMCV's CPU kernels "
+                        '(what FastCPUOpsHook does)')
     p.add_argument('--mask-type', choices=('auto', 'bitmap', 'polygon'), default='auto',
                    help="synthetic gt masks; auto follows the pipeline's poly2mask")
     p.add_argument('--scale-down', action='store_true',
@@ -107,7 +110,8 @@ def _make_bench(config: str, args, extra_options=None, bench_options=None):
         batch_size=args.batch_size, num_instances=args.num_instances,
         mask_type=args.mask_type, amp=args.amp, amp_dtype=args.amp_dtype,
         cudnn_benchmark=args.cudnn_benchmark, channels_last=args.channels_last,
-        compile_backbone=args.compile_backbone, scale_down=args.scale_down,
+        compile_backbone=args.compile_backbone,
+        fast_cpu_ops=args.fast_cpu_ops, scale_down=args.scale_down,
         scale_factor=args.scale_factor,
         stages=not args.no_stages, num_workers=args.num_workers,
         cfg_options=cfg_options, seed=args.seed)

@@ -6,10 +6,12 @@ initialization with the convergence-curve and data-seen hooks on, and prints
 the final COCO bbox/segm AP (pycocotools), the wall time and where the curve
 plot is. The figures also land in ``WORK_DIR/demo_results.json``.
 
-It trains with the speed lever that passed ``tools/lever_check.py`` on the
-full demo (bf16 autocast with fp32 losses, RoIAlign and NMS:
-``tools/train.py --bf16``; docs/performance.md) and evaluates at 4 points of
-the schedule; ``--fp32`` trains as the config is written.
+It trains with the speed levers that passed ``tools/lever_check.py`` on the
+full demo (docs/performance.md): bf16 autocast with fp32 losses, RoIAlign and
+NMS (``tools/train.py --bf16``; ``--fp32`` opts out) and mmscratch's CPU
+RoIAlign and RPN NMS in place of MMCV's single-threaded kernels
+(``tools/train.py --fast-cpu-ops``; ``--mmcv-ops`` opts out), and evaluates at
+4 points of the schedule. With both opt-outs it trains the config as written.
 """
 from __future__ import annotations
 
@@ -54,6 +56,9 @@ def build_parser() -> ToolParser:
     parser.add_argument('--fp32', action='store_true',
                         help='train in fp32 (default: bf16 autocast, the lever that passed '
                         'the accuracy check)')
+    parser.add_argument('--mmcv-ops', action='store_true',
+                        help="MMCV's CPU RoIAlign and RPN NMS (default: mmscratch's, the "
+                        'same function, faster on CPU: tools/train.py --fast-cpu-ops)')
     parser.add_argument('--resume', action='store_true',
                         help='continue an interrupted demo in the same work dir')
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -76,6 +81,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     ]
     if not args.fp32:
         train_argv.insert(1, '--bf16')
+    if not args.mmcv_ops:
+        train_argv.insert(1, '--fast-cpu-ops')
     if args.resume:
         train_argv += ['--resume', '--allow-fresh-start']
     runner = train_api.main(train_argv)
@@ -84,6 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     results = dict(
         config=args.config,
         precision='fp32' if args.fp32 else 'bf16',
+        cpu_ops='mmcv' if args.mmcv_ops else 'mmscratch',
         iterations=final['iter'],
         images_seen=final['images_seen'],
         bbox_AP=final.get('bbox_mAP'),

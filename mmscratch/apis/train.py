@@ -34,6 +34,7 @@ from mmengine.runner import Runner
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
 from ..engine.hooks.channels_last_hook import config_trains_channels_last
+from ..engine.hooks.fast_cpu_ops_hook import config_uses_fast_cpu_ops
 from ..engine.hooks.preemption_hook import Preempted
 from ..utils.config_facts import type_name
 from ..utils.dist import (launch_rank, needs_cpu_process_group, shutdown_cpu_process_group,
@@ -85,6 +86,9 @@ def build_parser() -> ToolParser:
                         'fp32 (mmscratch BF16OptimWrapper; GPU or CPU)')
     parser.add_argument('--channels-last', action='store_true',
                         help='train in NHWC memory layout (adds ChannelsLastHook)')
+    parser.add_argument('--fast-cpu-ops', action='store_true',
+                        help="replace MMCV's single-threaded CPU RoIAlign and RPN NMS by "
+                        'equivalent batched code (adds FastCPUOpsHook; a CPU lever)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR with the real batch (linear rule)')
     parser.add_argument(
@@ -183,6 +187,8 @@ def build_train_config(args: argparse.Namespace) -> Config:
         allow_partial=True) if getattr(args, 'allow_partial_load', False) else {}))
     if args.channels_last and not config_trains_channels_last(cfg):
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
+    if args.fast_cpu_ops and not config_uses_fast_cpu_ops(cfg):
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='FastCPUOpsHook')]
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':

@@ -48,6 +48,7 @@ class TrainBenchOptions:
     cudnn_benchmark: bool = False
     channels_last: bool = False
     compile_backbone: bool = False                # torch.compile backbone + neck
+    fast_cpu_ops: bool = False                    # what FastCPUOpsHook does
     scale_down: bool = False
     scale_factor: int = 8
     stages: bool = True
@@ -106,6 +107,12 @@ class TrainBench:
             self.opts.channels_last = True  # the config trains in NHWC: benchmark it so
         if self.opts.channels_last:
             convert_to_channels_last(self.model)  # what ChannelsLastHook does
+        from mmscratch.engine.hooks.fast_cpu_ops_hook import (
+            config_uses_fast_cpu_ops, use_fast_cpu_ops)
+        if config_uses_fast_cpu_ops(cfg):
+            self.opts.fast_cpu_ops = True
+        if self.opts.fast_cpu_ops:
+            use_fast_cpu_ops(self.model)  # what FastCPUOpsHook does
         self.model.train()
         self.num_classes = self._num_classes(model_cfg)
 
@@ -289,6 +296,7 @@ class TrainBench:
             optim_wrapper=type(self.optim_wrapper).__name__,
             channels_last=opts.channels_last,
             compile_backbone=opts.compile_backbone,
+            fast_cpu_ops=opts.fast_cpu_ops,
             scale_down=opts.scale_factor if opts.scale_down else False,
             mask_type=self.mask_type,
             instances_per_image=opts.num_instances if opts.input == 'synthetic' else None,

@@ -211,3 +211,15 @@ def test_bench_options_are_checked():
     with pytest.raises(ValueError, match='float16 needs --device cuda'):
         cli.run(cli.build_parser().parse_args([DEMO, '--amp', '--amp-dtype', 'float16',
                                                *TINY]))
+
+
+@pytest.mark.slow
+def test_fast_cpu_ops_in_one_arm():
+    """A: mmscratch's RoIAlign and RPN NMS (--fast-cpu-ops); B: MMCV's kernels."""
+    res = cli.run(cli.build_parser().parse_args(
+        [DEMO, '--vs', DEMO, '--batch-size', '2', '--fast-cpu-ops', *TINY,
+         '--vs-bench-options', 'fast_cpu_ops=False']))
+    a, b = res['a'], res['b']
+    check_train(a)
+    check_train(b)
+    assert a['fast_cpu_ops'] is True and b['fast_cpu_ops'] is False

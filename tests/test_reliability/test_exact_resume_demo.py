@@ -50,16 +50,20 @@ def _curve(work_dir):
     return records
 
 
-@pytest.mark.parametrize('optim_wrapper', ['OptimWrapper', 'BF16OptimWrapper'])
-def test_killed_and_resumed_demo_run_is_bit_identical(tmp_path, optim_wrapper):
-    """fp32, and bf16 autocast (BF16OptimWrapper): both resume bit-exactly."""
+@pytest.mark.parametrize('optim_wrapper,ops_hooks', [
+    ('OptimWrapper', []), ('BF16OptimWrapper', []),
+    ('BF16OptimWrapper', [dict(type='FastCPUOpsHook')])],  # what make demo trains
+    ids=['fp32', 'bf16', 'bf16-fast-cpu-ops'])
+def test_killed_and_resumed_demo_run_is_bit_identical(tmp_path, optim_wrapper, ops_hooks):
+    """fp32, bf16 autocast (BF16OptimWrapper), and bf16 with mmscratch's CPU
+    ops (make demo's settings): each resumes bit-exactly."""
     data_root = make_tiny_dataset(tmp_path / 'shapes', num_val=4)
     wrapper = dict(optim_wrapper=dict(type=optim_wrapper))
-    config = write_demo_config(tmp_path / 'demo.py', data_root, HOOKS, **wrapper)
+    config = write_demo_config(tmp_path / 'demo.py', data_root, HOOKS + ops_hooks, **wrapper)
     killing = write_demo_config(
         tmp_path / 'demo_killed.py', data_root,
-        HOOKS + [dict(type='SigkillBeforeIterHook', at=KILL_AT)], test_hook_module=True,
-        **wrapper)
+        HOOKS + ops_hooks + [dict(type='SigkillBeforeIterHook', at=KILL_AT)],
+        test_hook_module=True, **wrapper)
     straight_dir, killed_dir = tmp_path / 'straight', tmp_path / 'killed'
     # Both runs in fresh processes: an in-process run would inherit thread and
     # determinism settings left by earlier tests, and floating-point sums

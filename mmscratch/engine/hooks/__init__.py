@@ -7,6 +7,7 @@ from .convergence_curve_hook import ConvergenceCurveHook
 from .data_seen_hook import DataSeenHook
 from .divergence_recovery_hook import DivergenceError, DivergenceRecoveryHook
 from .exact_resume_hook import ExactResumeHook
+from .fast_cpu_ops_hook import FastCPUOpsHook
 from .plain_data_checkpoint_hook import PlainDataCheckpointHook
 from .preemption_hook import Preempted, PreemptionHook
 from .rank_heartbeat_hook import RankHeartbeatHook
@@ -19,6 +20,6 @@ __all__ = [
     'BackboneExportHook', 'BadImageHook', 'ChannelsLastHook', 'CheckpointMatchHook', 'CheckpointMismatch', 'ConvergenceCurveHook', 'DataSeenHook',
     'DivergenceError', 'DivergenceRecoveryHook', 'ExactResumeHook', 'PlainDataCheckpointHook',
     'Preempted', 'PreemptionHook', 'RankHeartbeatHook', 'RunInfoHook', 'CheckpointSaveError',
-    'SafeCheckpointHook',
+    'SafeCheckpointHook', 'FastCPUOpsHook',
     'ScratchGuardError', 'ScratchGuardHook', 'SyncBNCheckHook', 'SyncBNWithoutProcessGroup'
 ]

@@ -1,0 +1,104 @@
+"""First-k NMS keeps exactly what MMCV's batched_nms keeps, cut to k; the RPN
+head with it proposes the same boxes as MMDetection's."""
+import pytest
+import torch
+from mmcv.ops import batched_nms
+from mmdet.models.dense_heads import RPNHead
+
+from mmscratch.models import FirstKNMSRPNHead, batched_nms_first_k, nms_first_k, use_first_k_nms
+from mmscratch.testing import build_model_from_config
+
+DEMO = 'configs/demo/mask_rcnn_gn_shapes.py'
+
+
+def _case(kind, num, seed):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(num, 2, generator=g) * 128
+    if kind == 'clustered':  # RPN-like: many boxes around few objects
+        objects = torch.rand(6, 2, generator=g) * 128
+        centres = objects[torch.randint(0, 6, (num,), generator=g)] + torch.randn(
+            num, 2, generator=g) * 3
+    sizes = torch.rand(num, 2, generator=g) * 60 + 4
+    boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
+    scores = torch.rand(num, generator=g)
+    if kind == 'ties':
+        scores = (scores * 8).round() / 8
+    if kind == 'degenerate':
+        boxes[:40] = boxes[:1]                        # duplicates
+        boxes[40:60, 2:] = boxes[40:60, :2]           # zero area: IoU 0/0, never suppressed
+    levels = torch.randint(0, 5, (num,), generator=g)
+    return boxes, scores, levels
+
+
+@pytest.mark.parametrize('kind', ['uniform', 'clustered', 'ties', 'degenerate'])
+@pytest.mark.parametrize('threshold', [0.3, 0.7])
+@pytest.mark.parametrize('max_num', [1, 300, 1000, -1])
+def test_same_kept_boxes_as_mmcv(kind, threshold, max_num):
+    for seed, num in ((0, 2000), (1, 257), (2, 5)):
+        boxes, scores, levels = _case(kind, num, seed)
+        cfg = dict(type='nms', iou_threshold=threshold)
+        dets, keep = batched_nms(boxes, scores, levels, cfg)
+        if max_num > 0:
+            dets, keep = dets[:max_num], keep[:max_num]
+        ours_dets, ours_keep = batched_nms_first_k(boxes, scores, levels, cfg, max_num=max_num)
+        assert torch.equal(ours_keep, keep), (kind, seed)
+        assert torch.equal(ours_dets, dets)
+
+
+def test_class_agnostic_offset_and_cfg_max_num():
+    from mmcv.ops import nms
+    boxes, scores, levels = _case('clustered', 800, 4)
+    for cfg in (dict(type='nms', iou_threshold=0.5, class_agnostic=True),
+                dict(type='nms', iou_threshold=0.5, max_num=50),
+                dict(type='nms', iou_threshold=0.5, offset=1)):
+        dets, keep = batched_nms(boxes, scores, levels, cfg)
+        ours_dets, ours_keep = batched_nms_first_k(boxes, scores, levels, cfg)
+        assert torch.equal(ours_keep, keep) and torch.equal(ours_dets, dets), cfg
+    assert torch.equal(nms_first_k(boxes, scores, 0.6, 30), nms(boxes, scores, 0.6)[1][:30])
+
+
+def test_large_inputs_take_mmcvs_split_path():
+    boxes, scores, levels = _case('uniform', 300, 5)
+    cfg = dict(type='nms', iou_threshold=0.7, split_thr=100)
+    dets, keep = batched_nms(boxes, scores, levels, cfg)
+    ours_dets, ours_keep = batched_nms_first_k(boxes, scores, levels, cfg, max_num=40)
+    assert torch.equal(ours_keep, keep[:40]) and torch.equal(ours_dets, dets[:40])
+
+
+def test_empty_input_and_refused_settings():
+    assert nms_first_k(torch.zeros(0, 4), torch.zeros(0), 0.5, 10).numel() == 0
+    boxes, scores, levels = _case('uniform', 10, 6)
+    with pytest.raises(ValueError, match="only greedy type='nms'"):
+        batched_nms_first_k(boxes, scores, levels, dict(type='soft_nms', iou_threshold=0.5))
+    with pytest.raises(ValueError, match='unsupported NMS settings'):
+        batched_nms_first_k(boxes, scores, levels, dict(type='nms', iou_threshold=0.5,
+                                                        score_threshold=0.1))
+
+
+def test_rpn_head_proposes_the_same_boxes():
+    from mmscratch.benchmark.synthetic import make_train_batch
+    torch.manual_seed(0)
+    model = build_model_from_config(DEMO, scale_down=False).eval()
+    batch = make_train_batch(batch_size=2, image_size=(128, 128), num_instances=3,
+                             num_classes=5, seed=0)
+    data = model.data_preprocessor(batch, False)
+    feats = model.extract_feat(data['inputs'])
+    metas = [s.metainfo for s in data['data_samples']]
+    stock = model.rpn_head.predict(feats, data['data_samples'], rescale=False)
+    keys = set(model.state_dict())
+    assert use_first_k_nms(model) == 1 and use_first_k_nms(model) == 0
+    assert type(model.rpn_head) is FirstKNMSRPNHead and set(model.state_dict()) == keys
+    ours = model.rpn_head.predict(feats, data['data_samples'], rescale=False)
+    assert len(metas) == len(stock) == len(ours)
+    for a, b in zip(ours, stock):
+        assert len(a) == len(b) == model.test_cfg.rpn.max_per_img
+        assert torch.equal(a.bboxes, b.bboxes) and torch.equal(a.scores, b.scores)
+        assert torch.equal(a.labels, b.labels)
+
+
+def test_only_plain_rpn_heads_are_converted():
+    class CustomRPN(RPNHead):
+        pass
+    holder = torch.nn.ModuleList([CustomRPN(in_channels=8, anchor_generator=dict(
+        type='AnchorGenerator', scales=[8], ratios=[1.0], strides=[4]))])
+    assert use_first_k_nms(holder) == 0 and type(holder[0]) is CustomRPN
