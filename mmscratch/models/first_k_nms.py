@@ -86,29 +86,39 @@ def nms_first_k(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
         return order[torch.cat(kept_parts)[:limit]]
 
 
+def _mmcv_batched_nms_cut(boxes, scores, idxs, nms_cfg, limit):
+    from mmcv.ops import batched_nms
+    dets, keep = batched_nms(boxes, scores, idxs, nms_cfg)
+    return (dets[:limit], keep[:limit]) if limit > 0 else (dets, keep)
+
+
 def batched_nms_first_k(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
                         nms_cfg: dict, max_num: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
-    """MMCV's ``batched_nms`` (greedy ``type='nms'``, boxes of different ``idxs``
-    never suppress each other) with its result cut to ``max_num``: returns
-    ``(dets, keep)``, ``dets`` rows ``[x1, y1, x2, y2, score]``."""
+    """MMCV's ``batched_nms(boxes, scores, idxs, nms_cfg)`` cut to ``max_num``:
+    returns ``(dets, keep)``, ``dets`` rows ``[x1, y1, x2, y2, score]``.
+
+    Plain greedy NMS (``type='nms'``, ``iou_threshold`` or MMCV's old
+    ``iou_thr``, ``offset``, ``class_agnostic``, ``max_num``) below MMCV's
+    ``split_thr`` stops early on CPU; anything else (soft-NMS, a score
+    threshold, a callable ``type``, inputs MMCV splits class by class, CUDA
+    tensors) is MMCV's own call, cut afterwards."""
     cfg = dict(nms_cfg)
-    if cfg.pop('type', 'nms') != 'nms':
-        raise ValueError(f"nms_first_k: only greedy type='nms', got {nms_cfg!r}")
-    class_agnostic = cfg.pop('class_agnostic', False)
     cfg_max = cfg.pop('max_num', -1)
-    split_thr = cfg.pop('split_thr', 10000)
-    iou_threshold = float(cfg.pop('iou_threshold'))
-    offset = int(cfg.pop('offset', 0))
-    if cfg:
-        raise ValueError(f'nms_first_k: unsupported NMS settings {sorted(cfg)}')
     limits = [n for n in (max_num, cfg_max) if n > 0]
     limit = min(limits) if limits else -1
-    if not class_agnostic and boxes.size(0) >= split_thr:
-        # MMCV runs class by class here and re-sorts the union by score (ties in
-        # its own order): take its answer rather than a near copy
-        from mmcv.ops import batched_nms
-        dets, keep = batched_nms(boxes, scores, idxs, nms_cfg)
-        return (dets[:limit], keep[:limit]) if limit > 0 else (dets, keep)
+    class_agnostic = cfg.pop('class_agnostic', False)
+    split_thr = cfg.pop('split_thr', 10000)
+    nms_type = cfg.pop('type', 'nms')
+    if 'iou_thr' in cfg and 'iou_threshold' not in cfg:  # MMCV's deprecated name
+        cfg['iou_threshold'] = cfg.pop('iou_thr')
+    iou_threshold = cfg.pop('iou_threshold', None)
+    offset = cfg.pop('offset', 0)
+    if (nms_type != 'nms' or iou_threshold is None or cfg or offset not in (0, 1)
+            or boxes.size(0) >= split_thr or boxes.device.type != 'cpu'):
+        # At or above split_thr MMCV runs class by class (even when class_agnostic)
+        # and re-sorts the union by score: take its answer rather than a near copy.
+        # On CUDA, MMCV's kernel is the fast one.
+        return _mmcv_batched_nms_cut(boxes, scores, idxs, nms_cfg, limit)
     if class_agnostic or boxes.numel() == 0:
         shifted = boxes
     else:
@@ -116,13 +126,14 @@ def batched_nms_first_k(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.T
         max_coordinate = boxes.max()
         offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
         shifted = boxes + offsets[:, None]
-    keep = nms_first_k(shifted, scores, iou_threshold, limit, offset)
+    keep = nms_first_k(shifted, scores, float(iou_threshold), limit, int(offset))
     return torch.cat([boxes[keep], scores[keep][:, None]], -1), keep
 
 
 @MODELS.register_module()
 class FirstKNMSRPNHead(RPNHead):
-    """``RPNHead`` whose proposal NMS stops at ``max_per_img`` kept boxes (same proposals)."""
+    """``RPNHead`` whose proposal NMS stops at ``max_per_img`` kept boxes (same
+    proposals); NMS settings other than plain greedy NMS run MMCV's call."""
 
     def _bbox_post_process(self, results: InstanceData, cfg, rescale: bool = False,
                            with_nms: bool = True,

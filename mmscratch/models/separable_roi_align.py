@@ -18,12 +18,23 @@ one scalar at a time, in one thread, forward and backward; on the 2-core demo
 its backward alone was about 35 ms of a 243 ms training step
 (docs/performance.md, "Training-step levers"). Same
 function, same arguments (``output_size``, ``spatial_scale``,
-``sampling_ratio`` with 0 for MMCV's adaptive grid, ``aligned``); only the
-floating-point summation order differs (tests compare forward and backward
-with MMCV's kernel on random and edge-case RoIs). ``pool_mode='max'`` is not
-separable and is refused. Under autocast it runs in the input's dtype
-(MMCV's kernel has no bf16 either; mmscratch's fp32 islands hand RoI
-extractors fp32 features).
+``sampling_ratio`` with 0 for MMCV's adaptive grid, ``aligned``); for finite
+fp32 and fp64 features only the floating-point summation order differs (tests
+compare forward and backward with MMCV's kernel on random and edge-case RoIs).
+``pool_mode='max'`` is not separable and is refused.
+
+Where it is not MMCV's kernel, on purpose:
+
+* Speed depends on the map, not only the RoIs: every RoI's products touch the
+  whole map. It is faster up to about 64x64 feature maps (the demo's are 32x32
+  and smaller) and slower beyond, so larger maps, and CUDA tensors, are handed
+  to MMCV's kernel (:data:`MAX_MAP_PIXELS`).
+* fp16/bf16 features are interpolated in fp32 and returned in their dtype
+  (MMCV's CPU kernel refuses bf16); autocast is off inside.
+* A non-finite value in a feature map spreads to every RoI of that image in
+  its channel (``0 * inf`` in the products), where MMCV's kernel reads only
+  the four neighbours of each sample. The RPN's convolutions read the whole
+  map too, so the loss is non-finite either way (``DivergenceRecoveryHook``).
 
 MMDetection's RoI extractors look ``roi_layer`` types up in ``mmcv.ops``
 only, so a model gets it through :func:`use_separable_roi_align`, which
@@ -49,7 +60,8 @@ def _axis_matrix(start: torch.Tensor, length: torch.Tensor, pooled: int, size: i
     if sampling_ratio > 0:
         grid = torch.full_like(length, float(sampling_ratio))
     else:
-        grid = torch.ceil(length / pooled)  # MMCV: ceil(roi_len / pooled), may be <= 0
+        # MMCV: ceilf(roi_len / pooled), the ratio rounded to float32 first; may be <= 0
+        grid = torch.ceil((length / pooled).float()).to(length.dtype)
     max_grid = max(int(grid.max().item()) if num else 1, 1)
     steps = torch.arange(max_grid, dtype=start.dtype, device=start.device)
     bins = torch.arange(pooled, dtype=start.dtype, device=start.device)
@@ -74,27 +86,52 @@ def _axis_matrix(start: torch.Tensor, length: torch.Tensor, pooled: int, size: i
     return matrix
 
 
+#: Feature maps above this many pixels go to MMCV's kernel: the products touch
+#: every pixel for every RoI, so their cost grows with the map while MMCV's
+#: grows with the RoIs (2-core CPU, one thread: 2.8x faster at 32x32 with 256
+#: RoIs, 1.8x at 64x64, 0.8x at 96x96; docs/performance.md). The cap also
+#: bounds the interpolation matrices' memory.
+MAX_MAP_PIXELS = 64 * 64
+
+
 def separable_roi_align(features: torch.Tensor, rois: torch.Tensor,
                         output_size: Tuple[int, int], spatial_scale: float = 1.0,
-                        sampling_ratio: int = 0, aligned: bool = True) -> torch.Tensor:
+                        sampling_ratio: int = 0, aligned: bool = True,
+                        max_map_pixels: int = MAX_MAP_PIXELS) -> torch.Tensor:
     """``(K, C, out_h, out_w)`` RoI features of ``features`` ``(N, C, H, W)`` for
-    ``rois`` ``(K, 5)`` rows ``[batch_index, x1, y1, x2, y2]`` (image pixels)."""
+    ``rois`` ``(K, 5)`` rows ``[batch_index, x1, y1, x2, y2]`` (image pixels).
+
+    CUDA tensors and maps of more than ``max_map_pixels`` pixels are handed to
+    MMCV's kernel. fp16/bf16 features are interpolated in fp32 and returned in
+    their own dtype (MMCV's CPU kernel has no bf16)."""
     if features.dim() != 4 or rois.dim() != 2 or rois.size(1) != 5:
         raise ValueError(f'SeparableRoIAlign: expected (N, C, H, W) features and (K, 5) rois, '
                          f'got {tuple(features.shape)} and {tuple(rois.shape)}')
     out_h, out_w = output_size
     num_images, channels, height, width = features.shape
-    out = features.new_zeros((rois.size(0), channels, out_h, out_w))
+    if features.device.type != 'cpu' or height * width > max_map_pixels:
+        from mmcv.ops import roi_align
+        return roi_align(features, rois, output_size, spatial_scale, sampling_ratio,
+                         'avg', aligned)
+    dtype = features.dtype
+    work = features if dtype == torch.float64 else features.float()
+    out = work.new_zeros((rois.size(0), channels, out_h, out_w))
     if rois.size(0) == 0:
-        return out + features.sum() * 0  # keeps the graph, as MMCV's zero-RoI case
+        return (out + work.sum() * 0).to(dtype)  # keeps the graph, as MMCV's zero-RoI case
     with torch.no_grad():
-        boxes = rois.detach().to(features.dtype)
+        boxes = rois.detach().to(work.dtype)
+        # MMCV takes spatial_scale as a C float
+        scale = float(torch.tensor(spatial_scale, dtype=torch.float32))
         offset = 0.5 if aligned else 0.0
-        x1 = boxes[:, 1] * spatial_scale - offset
-        y1 = boxes[:, 2] * spatial_scale - offset
-        roi_w = boxes[:, 3] * spatial_scale - offset - x1
-        roi_h = boxes[:, 4] * spatial_scale - offset - y1
-        if not aligned:  # MMCV's legacy mode: at least one pixel
+        x1 = boxes[:, 1] * scale - offset
+        y1 = boxes[:, 2] * scale - offset
+        roi_w = boxes[:, 3] * scale - offset - x1
+        roi_h = boxes[:, 4] * scale - offset - y1
+        if aligned:
+            if bool(((roi_w < 0) | (roi_h < 0)).any()):  # MMCV asserts the same
+                raise ValueError('SeparableRoIAlign: a RoI with x2 < x1 or y2 < y1 '
+                                 '(aligned=True needs non-negative sizes)')
+        else:  # MMCV's legacy mode: at least one pixel
             roi_w = roi_w.clamp(min=1.0)
             roi_h = roi_h.clamp(min=1.0)
         rows = _axis_matrix(y1, roi_h, out_h, height, sampling_ratio)   # (K, out_h, H)
@@ -110,13 +147,13 @@ def separable_roi_align(features: torch.Tensor, rois: torch.Tensor,
             continue
         count = index.numel()
         # (count*out_h, H) @ (H, C*W) -> (count, out_h*C, W) @ (count, W, out_w)
-        fmap = features[image].permute(1, 0, 2).reshape(height, channels * width)
+        fmap = work[image].permute(1, 0, 2).reshape(height, channels * width)
         by_rows = rows[index].reshape(count * out_h, height) @ fmap
         pooled = torch.bmm(by_rows.reshape(count, out_h * channels, width),
                            cols[index].transpose(1, 2))
         indices.append(index)
         pooled_parts.append(pooled.reshape(count, out_h, channels, out_w).permute(0, 2, 1, 3))
-    return out.index_copy(0, torch.cat(indices), torch.cat(pooled_parts))
+    return out.index_copy(0, torch.cat(indices), torch.cat(pooled_parts)).to(dtype)
 
 
 class SeparableRoIAlign(nn.Module):
@@ -141,7 +178,8 @@ class SeparableRoIAlign(nn.Module):
         self.aligned = bool(aligned)
 
     def forward(self, input: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
-        # RoI coordinates need fp32 (bf16 rounds x >= 256 to whole pixels and worse)
+        # interpolation weights and RoI coordinates need fp32 (bf16 holds integers
+        # exactly only up to 256): no autocast inside
         with torch.autocast(device_type=input.device.type, enabled=False):
             return separable_roi_align(input, rois, self.output_size, self.spatial_scale,
                                        self.sampling_ratio, self.aligned)

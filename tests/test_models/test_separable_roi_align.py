@@ -81,6 +81,59 @@ def test_refuses_what_it_cannot_compute():
         op(torch.randn(2, 4, 8, 8), torch.zeros(3, 4))
 
 
+def test_float64_uses_mmcvs_float32_grid_and_scale():
+    """MMCV rounds roi_len / pooled to float32 before ceilf, and takes
+    spatial_scale as a C float: a RoI a hair over 14 px has a grid of 2, not 3."""
+    feats = torch.randn(1, 3, 40, 40, dtype=torch.float64)
+    rois = torch.tensor([[0, 0., 0., 14 + 1e-9, 14.], [0, 3., 5., 30., 27.]],
+                        dtype=torch.float64)
+    for scale, aligned in ((1.0, False), (0.1, True), (1 / 3, True)):
+        theirs = RoIAlign(7, scale, 0, 'avg', aligned)(feats, rois)
+        ours = SeparableRoIAlign(7, scale, 0, 'avg', aligned)(feats, rois)
+        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+
+
+def test_low_precision_features_are_interpolated_in_fp32():
+    """bf16 holds integers exactly only to 256: pixel indices and coordinates
+    stay fp32 (a 400-px-wide map, RoI at x = 250..390)."""
+    feats = torch.randn(1, 2, 4, 400)  # 1600 pixels: under the cap
+    rois = torch.tensor([[0, 250., 0., 390., 4.]])
+    op = SeparableRoIAlign((1, 7), 1.0, 2)
+    low = feats.bfloat16()
+    out = op(low, rois)
+    assert out.dtype == torch.bfloat16
+    reference = RoIAlign((1, 7), 1.0, 2)(low.float(), rois)
+    torch.testing.assert_close(out.float(), reference, rtol=1e-2, atol=1e-2)
+
+
+def test_large_maps_and_negative_sizes_as_mmcv():
+    # above the cap: MMCV's own kernel, identical output
+    feats = torch.randn(1, 4, 65, 64)
+    rois = _rois(30, 1, 256, 2)
+    torch.testing.assert_close(SeparableRoIAlign(7, 0.25)(feats, rois),
+                               RoIAlign(7, 0.25)(feats, rois), rtol=0, atol=0)
+    small = torch.randn(1, 4, 16, 16)
+    backwards = torch.tensor([[0, 20., 20., 10., 30.]])
+    with pytest.raises(RuntimeError):
+        RoIAlign(7, 0.25)(small, backwards)  # MMCV asserts
+    with pytest.raises(ValueError, match='x2 < x1'):
+        SeparableRoIAlign(7, 0.25)(small, backwards)
+    # legacy mode clamps the size to one pixel instead, in both
+    torch.testing.assert_close(SeparableRoIAlign(7, 0.25, aligned=False)(small, backwards),
+                               RoIAlign(7, 0.25, aligned=False)(small, backwards))
+
+
+def test_non_finite_features_spread_as_documented():
+    """The documented difference: MMCV reads only a sample's neighbours, the
+    products read the whole map, so an inf elsewhere in the channel spreads."""
+    feats = torch.randn(1, 2, 16, 16)
+    feats[0, 0, 15, 15] = float('inf')
+    rois = torch.tensor([[0, 0., 0., 8., 8.]])
+    assert torch.isfinite(RoIAlign(7, 1.0, 2)(feats, rois)).all()
+    ours = SeparableRoIAlign(7, 1.0, 2)(feats, rois)
+    assert not torch.isfinite(ours[:, 0]).all() and torch.isfinite(ours[:, 1]).all()
+
+
 def test_stays_fp32_under_bf16_autocast():
     feats = torch.randn(2, 8, 16, 16)
     rois = _rois(40, 2, 64, 1)

@@ -7,7 +7,7 @@ checkpoints are the same with and without the hook).
 What it changes, and why: MMCV 2.1's CPU kernels for two of Mask R-CNN's ops
 are single-threaded scalar loops. On the 2-core demo, RoIAlign's backward and
 the RPN's proposal NMS took about 70 of the 243 ms of a bf16 training step;
-with the hook the step is 1.4x faster (docs/performance.md, "Training-step
+with the hook the step is faster (docs/performance.md, "Training-step
 levers", with the command).
 
 * ``roi_align``: every ``mmcv.ops.RoIAlign`` in average mode becomes a
@@ -19,7 +19,11 @@ levers", with the command).
 
 Both are the same computation up to floating-point summation order (RoIAlign)
 or exactly (NMS): tests compare them with MMCV's kernels, forward and
-backward. On GPU, MMCV's CUDA kernels are the ones to keep: leave the hook out.
+backward. Where they would not be faster they hand the call to MMCV's own
+kernel: CUDA tensors, feature maps over 64x64 pixels (COCO-size inputs, where
+the products cost more than MMCV's loop), NMS settings other than plain greedy
+NMS. So the hook is harmless on GPU, and gains only on CPU with small inputs
+such as the demo's.
 """
 from __future__ import annotations
 
