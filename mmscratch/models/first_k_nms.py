@@ -4,7 +4,7 @@ MMDetection's RPN runs MMCV's ``batched_nms`` over every candidate (the
 ``nms_pre`` best of each FPN level: ~2,000 boxes a 128-px image in the demo,
 ~5,000 at COCO size) and then keeps the first ``max_per_img`` (300 in the demo,
 1,000 in the COCO configs). MMCV's CPU kernel finishes the whole greedy pass
-first: on the 2-core demo about 35 ms of a 243 ms training step
+first: on the 2-core demo about 40 ms of a 306 ms training step
 (docs/performance.md, "Training-step levers"). Greedy NMS
 decides boxes in score order and never revisits a decision, so the first
 ``k`` boxes it keeps are known as soon as it has kept ``k``: stopping there

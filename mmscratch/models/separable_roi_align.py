@@ -15,7 +15,7 @@ channels at once.
 
 Why it exists: MMCV 2.1's CPU kernel walks every (RoI, channel, bin, sample)
 one scalar at a time, in one thread, forward and backward; on the 2-core demo
-its backward alone was about 35 ms of a 243 ms training step
+its backward was about 40 ms of a 306 ms training step
 (docs/performance.md, "Training-step levers"). Same
 function, same arguments (``output_size``, ``spatial_scale``,
 ``sampling_ratio`` with 0 for MMCV's adaptive grid, ``aligned``); for finite
@@ -88,9 +88,11 @@ def _axis_matrix(start: torch.Tensor, length: torch.Tensor, pooled: int, size: i
 
 #: Feature maps above this many pixels go to MMCV's kernel: the products touch
 #: every pixel for every RoI, so their cost grows with the map while MMCV's
-#: grows with the RoIs (2-core CPU, one thread: 2.8x faster at 32x32 with 256
-#: RoIs, 1.8x at 64x64, 0.8x at 96x96; docs/performance.md). The cap also
-#: bounds the interpolation matrices' memory.
+#: grows with the RoIs (2-core CPU, forward + backward, 4 images x 64 channels,
+#: 256 RoIs at 7x7: 3.7x faster at 32x32, 1.7x at 64x64, 1.1x at 96x96, and
+#: 0.95x for 64 RoIs at 14x14 there; ``python -m mmscratch.benchmark.op_bench``,
+#: docs/performance.md). The cap keeps a margin and bounds the interpolation
+#: matrices' memory.
 MAX_MAP_PIXELS = 64 * 64
 
 

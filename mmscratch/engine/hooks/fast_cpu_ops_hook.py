@@ -6,8 +6,8 @@ checkpoints are the same with and without the hook).
 
 What it changes, and why: MMCV 2.1's CPU kernels for two of Mask R-CNN's ops
 are single-threaded scalar loops. On the 2-core demo, RoIAlign's backward and
-the RPN's proposal NMS took about 70 of the 243 ms of a bf16 training step;
-with the hook the step is faster (docs/performance.md, "Training-step
+the RPN's proposal NMS took about 80 of the 306 ms of a bf16 training step;
+with the hook the step is 1.34x faster (docs/performance.md, "Training-step
 levers", with the command).
 
 * ``roi_align``: every ``mmcv.ops.RoIAlign`` in average mode becomes a
