@@ -88,6 +88,19 @@ def test_dry_run_prints_every_command_and_writes_nothing(in_repo, tmp_path, caps
     assert out.count('python tools/train.py') == 1 + 10 + 4
     assert 'configs/demo/resnet18_gn_cls_pretrain.py' in out
     assert not (tmp_path / 'w').exists() and not (tmp_path / 'd').exists()
+    assert '--fast-cpu-ops' not in out  # off by default: the published results' settings
+
+
+def test_fast_cpu_ops_reach_the_detection_runs_only(in_repo, tmp_path, capsys):
+    mini_paper.main(['--dry-run', '--fast-cpu-ops', '--work-root', str(tmp_path / 'w'),
+                     '--data-root', str(tmp_path / 'd'),
+                     '--pretrain-data-root', str(tmp_path / 'p')])
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith('python tools/train.py')]
+    pretrain = [line for line in lines if 'resnet18_gn_cls_pretrain' in line]
+    detection = [line for line in lines if line not in pretrain]
+    assert len(pretrain) == 1 and '--fast-cpu-ops' not in pretrain[0]
+    assert len(detection) == 14 and all(' --fast-cpu-ops ' in line for line in detection)
 
 
 def test_data_made_with_other_parameters_is_not_overwritten(in_repo, tmp_path):
