@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from mmscratch.benchmark.synthetic import make_train_batch
@@ -70,6 +71,7 @@ def test_roi_align_reads_nchw_memory():
     assert not torch.allclose(op(feats, rois), nhwc, atol=1e-3)
 
 
+@pytest.mark.slow  # a real training run in a subprocess
 def test_real_run_with_channels_last_and_bf16(tmp_path):
     data_root = make_tiny_dataset(tmp_path / 'shapes', num_val=4)
     config = write_demo_config(

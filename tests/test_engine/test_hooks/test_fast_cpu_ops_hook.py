@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from mmcv.ops import RoIAlign
 from mmengine.model import MMDistributedDataParallel
@@ -74,6 +75,7 @@ def test_train_flag_adds_the_hook_once(tmp_path):
     assert not config_uses_fast_cpu_ops(load_config(DEMO))
 
 
+@pytest.mark.slow  # a real training run in a subprocess
 def test_real_run_with_fast_cpu_ops_and_bf16(tmp_path):
     data_root = make_tiny_dataset(tmp_path / 'shapes', num_val=4)
     config = write_demo_config(tmp_path / 'demo_ops.py', data_root,
