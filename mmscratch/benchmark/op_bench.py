@@ -1,6 +1,6 @@
-"""mmscratch's CPU ops against MMCV's kernels, op by op, over input sizes; JSON.
+"""mmscratch's CPU ops against MMCV's kernels, op by op, over input sizes.
 
-``python -m mmscratch.benchmark.op_bench [--threads N] [--out FILE]`` times, on
+``tools/benchmark_ops.py [--threads N] [--out FILE]`` times (JSON), on
 synthetic inputs, forward + backward of ``SeparableRoIAlign`` and
 ``mmcv.ops.RoIAlign`` (4 images, 64 channels, box-head 7x7 with 256 RoIs and
 mask-head 14x14 with 64 RoIs of up to 56 px, as the finest FPN level gets them)
@@ -13,10 +13,8 @@ to MMCV's kernel, so the ``mmscratch`` column there is the raw products
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Sequence
 
 import torch
 
@@ -81,29 +79,17 @@ def nms_rows(sizes: Sequence[int], repeats: int, keep: int = 300, seed: int = 0)
     return rows
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=torch.get_num_threads(),
-                        help='torch threads (default: torch\'s own)')
-    parser.add_argument('--sides', type=int, nargs='+', default=[16, 32, 48, 64, 96])
-    parser.add_argument('--nms-boxes', type=int, nargs='+', default=[2000, 5000])
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--out', help='also write the JSON here')
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.threads < 1 or min(args.sides) < 1:
-        parser.error('--repeats, --threads and --sides must be >= 1')
-    torch.set_num_threads(args.threads)
+def run(threads: int, sides: Sequence[int] = (16, 32, 48, 64, 96),
+        nms_boxes: Sequence[int] = (2000, 5000), repeats: int = 5) -> dict:
+    """Every row, with ``threads`` torch threads; the JSON ``tools/benchmark_ops.py`` prints."""
+    if repeats < 1 or threads < 1 or min(sides) < 1 or min(nms_boxes) < 1:
+        raise ValueError('op benchmark: repeats, threads, sides and box counts must be >= 1')
     from .common import versions
-    result = dict(threads=args.threads, repeats=args.repeats,
-                  roi_align=roi_align_rows(args.sides, args.repeats),
-                  rpn_nms=nms_rows(args.nms_boxes, args.repeats), versions=versions())
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        from ..utils.atomic_io import atomic_write_text
-        atomic_write_text(args.out, text + '\n')
-    return result
-
-
-if __name__ == '__main__':
-    main()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return dict(threads=threads, repeats=repeats,
+                    roi_align=roi_align_rows(sides, repeats),
+                    rpn_nms=nms_rows(nms_boxes, repeats), versions=versions())
+    finally:
+        torch.set_num_threads(previous)

@@ -89,8 +89,8 @@ def _axis_matrix(start: torch.Tensor, length: torch.Tensor, pooled: int, size: i
 #: Feature maps above this many pixels go to MMCV's kernel: the products touch
 #: every pixel for every RoI, so their cost grows with the map while MMCV's
 #: grows with the RoIs (2-core CPU, forward + backward, 4 images x 64 channels,
-#: 256 RoIs at 7x7: 3.7x faster at 32x32, 1.7x at 64x64, 1.1x at 96x96, and
-#: 0.95x for 64 RoIs at 14x14 there; ``python -m mmscratch.benchmark.op_bench``,
+#: 256 RoIs at 7x7: 2.9x faster at 32x32, 2.0x at 64x64, 1.1x at 96x96, and
+#: 0.97x for 64 RoIs at 14x14 there; ``tools/benchmark_ops.py``,
 #: docs/performance.md). The cap keeps a margin and bounds the interpolation
 #: matrices' memory.
 MAX_MAP_PIXELS = 64 * 64
