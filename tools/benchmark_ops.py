@@ -6,7 +6,7 @@ Example (docs/performance.md)::
 """
 
 from mmscratch.apis.cli import run_cli
-from mmscratch.apis.op_benchmark import main
+from mmscratch.apis.benchmark_ops import main
 
 if __name__ == '__main__':
     run_cli(main)

@@ -115,6 +115,8 @@ CASES = [
      '--subset-sizes must lie in'),
     ('data_budget', lambda f: [DEMO, '--pretrain-config', f['missing'] + '.py'],
      'config file not found'),
+    ('benchmark_ops', lambda f: ['--repeats', '0'], 'must be >= 1'),
+    ('benchmark_ops', lambda f: ['--sides', 'wide'], "invalid int value: 'wide'"),
 ]
 
 
