@@ -34,7 +34,7 @@ and says so instead of starting the run over). Every run uses the fastest
 setting that passed ``tools/lever_check.py`` on the demo before its results
 were measured: bf16 (``BF16OptimWrapper``). mmscratch's CPU ops passed later;
 ``--fast-cpu-ops`` adds them to the detection runs (``FastCPUOpsHook``,
-about 1.3x faster, the same function), off by default so that the command
+the same function; ``make demo`` is 1.2x faster with them), off by default so that the command
 reproduces the published results. ``--toy`` shrinks every stage to a few iterations
 (the CI test); ``--dry-run`` prints the plan and writes nothing.
 """
@@ -688,7 +688,7 @@ def build_parser() -> ToolParser:
                        'of --multiples; default 0.5)')
     parser.add_argument('--fast-cpu-ops', action='store_true',
                         help="train the detection runs with mmscratch's CPU ops "
-                        '(tools/train.py --fast-cpu-ops: about 1.3x faster, the same function; '
+                        '(tools/train.py --fast-cpu-ops: the same function, make demo 1.2x faster; '
                         'the published results were measured without them)')
     sizes.add_argument('--curve-points', type=int,
                        help='AP evaluations of a 1x run (others: x sqrt(length))')

@@ -26,11 +26,12 @@ compare forward and backward with MMCV's kernel on random and edge-case RoIs).
 Where it is not MMCV's kernel, on purpose:
 
 * Speed depends on the map, not only the RoIs: every RoI's products touch the
-  whole map. It is faster up to about 64x64 feature maps (the demo's are 32x32
-  and smaller) and slower beyond, so larger maps, and CUDA tensors, are handed
-  to MMCV's kernel (:data:`MAX_MAP_PIXELS`).
-* fp16/bf16 features are interpolated in fp32 and returned in their dtype
-  (MMCV's CPU kernel refuses bf16); autocast is off inside.
+  whole map. It is faster up to 64x64 feature maps (the demo's are 32x32 and
+  smaller) and breaks even at 96x96, so maps over 4096 pixels, and CUDA
+  tensors, are handed to MMCV's kernel (:data:`MAX_MAP_PIXELS`).
+* fp16/bf16 CPU features are interpolated in fp32 and returned in their dtype
+  (MMCV's CPU kernel refuses bf16: above the cap they reach it as fp32);
+  autocast is off inside.
 * A non-finite value in a feature map spreads to every RoI of that image in
   its channel (``0 * inf`` in the products), where MMCV's kernel reads only
   the four neighbours of each sample. The RPN's convolutions read the whole
@@ -113,6 +114,11 @@ def separable_roi_align(features: torch.Tensor, rois: torch.Tensor,
     num_images, channels, height, width = features.shape
     if features.device.type != 'cpu' or height * width > max_map_pixels:
         from mmcv.ops import roi_align
+        if features.device.type == 'cpu' and features.dtype in (torch.float16,
+                                                                torch.bfloat16):
+            # MMCV's CPU kernel has no bf16: fp32 in, the caller's dtype out
+            return roi_align(features.float(), rois.float(), output_size, spatial_scale,
+                             sampling_ratio, 'avg', aligned).to(features.dtype)
         return roi_align(features, rois, output_size, spatial_scale, sampling_ratio,
                          'avg', aligned)
     dtype = features.dtype

@@ -106,6 +106,15 @@ def test_low_precision_features_are_interpolated_in_fp32():
     torch.testing.assert_close(out.float(), reference, rtol=1e-2, atol=1e-2)
 
 
+def test_low_precision_features_above_the_cap_reach_mmcv_as_fp32():
+    feats = torch.randn(1, 2, 80, 80).bfloat16()  # 6400 pixels: MMCV's kernel
+    rois = torch.tensor([[0, 10., 12., 200., 260.]])
+    out = SeparableRoIAlign(7, 0.25)(feats, rois)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), RoIAlign(7, 0.25)(feats.float(), rois)
+                               .bfloat16().float())
+
+
 def test_large_maps_and_negative_sizes_as_mmcv():
     # above the cap: MMCV's own kernel, identical output
     feats = torch.randn(1, 4, 65, 64)

@@ -20,10 +20,10 @@ levers", with the command).
 Both are the same computation up to floating-point summation order (RoIAlign)
 or exactly (NMS): tests compare them with MMCV's kernels, forward and
 backward. Where they would not be faster they hand the call to MMCV's own
-kernel: CUDA tensors, feature maps over 64x64 pixels (COCO-size inputs, where
-the products cost more than MMCV's loop), NMS settings other than plain greedy
-NMS. So the hook is harmless on GPU, and gains only on CPU with small inputs
-such as the demo's.
+kernel: CUDA tensors, feature maps over 4096 pixels (the products break even
+with MMCV's loop at 96x96), NMS settings other than plain greedy NMS, inputs at
+or above MMCV's ``split_thr``. So the hook is harmless on GPU, and gains on CPU
+with small inputs such as the demo's.
 """
 from __future__ import annotations
 
