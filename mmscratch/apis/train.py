@@ -33,8 +33,6 @@ from mmengine.runner import Runner
 
 from .cli import CfgOptionsAction, ToolParser
 from ..checkpoint import older_checkpoints_readable
-from ..engine.hooks.channels_last_hook import config_trains_channels_last
-from ..engine.hooks.fast_cpu_ops_hook import config_uses_fast_cpu_ops
 from ..engine.hooks.preemption_hook import Preempted
 from ..utils.config_facts import type_name
 from ..utils.dist import (launch_rank, needs_cpu_process_group, shutdown_cpu_process_group,
@@ -186,10 +184,10 @@ def build_train_config(args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
     ensure_hooks(cfg, TRAIN_HOOKS, dict(CheckpointMatchHook=dict(
         allow_partial=True) if getattr(args, 'allow_partial_load', False) else {}))
-    if args.channels_last and not config_trains_channels_last(cfg):
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ChannelsLastHook')]
-    if args.fast_cpu_ops and not config_uses_fast_cpu_ops(cfg):
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='FastCPUOpsHook')]
+    if args.channels_last:
+        ensure_hooks(cfg, dict(ChannelsLastHook='--channels-last'))
+    if args.fast_cpu_ops:
+        ensure_hooks(cfg, dict(FastCPUOpsHook='--fast-cpu-ops'))
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':

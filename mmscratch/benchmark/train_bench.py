@@ -101,15 +101,14 @@ class TrainBench:
             from ..models.scale_down import scale_down_model_cfg
             model_cfg = ConfigDict(scale_down_model_cfg(model_cfg, opts.scale_factor))
         self.model = MODELS.build(model_cfg).to(self.device)
-        from mmscratch.engine.hooks.channels_last_hook import (
-            config_trains_channels_last, convert_to_channels_last)
-        if config_trains_channels_last(cfg):
+        from mmscratch.engine.hooks.channels_last_hook import convert_to_channels_last
+        from mmscratch.engine.hooks.fast_cpu_ops_hook import use_fast_cpu_ops
+        from mmscratch.utils.config_facts import has_custom_hook
+        if has_custom_hook(cfg, 'ChannelsLastHook'):
             self.opts.channels_last = True  # the config trains in NHWC: benchmark it so
         if self.opts.channels_last:
             convert_to_channels_last(self.model)  # what ChannelsLastHook does
-        from mmscratch.engine.hooks.fast_cpu_ops_hook import (
-            config_uses_fast_cpu_ops, use_fast_cpu_ops)
-        if config_uses_fast_cpu_ops(cfg):
+        if has_custom_hook(cfg, 'FastCPUOpsHook'):
             self.opts.fast_cpu_ops = True
         if self.opts.fast_cpu_ops:
             use_fast_cpu_ops(self.model)  # what FastCPUOpsHook does

@@ -22,6 +22,13 @@ def type_name(obj_type: Any) -> str:
     return name.split('.')[-1]
 
 
+def has_custom_hook(cfg: Any, hook_type: str) -> bool:
+    """Whether ``cfg``'s ``custom_hooks`` hold a ``hook_type`` (by registry name,
+    scoped or not, or as a class in pure-Python configs)."""
+    return any(type_name(hook if isinstance(hook, dict) else type(hook)) == hook_type
+               for hook in cfg.get('custom_hooks') or [])
+
+
 def is_safe_name(name: Any) -> bool:
     """Whether ``name`` can be used as a run/config name without being a path."""
     return isinstance(name, str) and bool(_NAME.match(name)) and '..' not in name

@@ -75,12 +75,6 @@ def convert_to_channels_last(model: nn.Module) -> nn.Module:
     return model
 
 
-def config_trains_channels_last(cfg) -> bool:
-    """Whether ``cfg``'s custom hooks include a ``ChannelsLastHook``."""
-    return any(hook.get('type') in ('ChannelsLastHook', ChannelsLastHook)
-               for hook in cfg.get('custom_hooks') or [])
-
-
 @HOOKS.register_module()
 class ChannelsLastHook(Hook):
     """Convert the model to channels_last before training (see module doc)."""

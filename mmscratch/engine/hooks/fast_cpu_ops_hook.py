@@ -35,12 +35,6 @@ from mmscratch.models.first_k_nms import use_first_k_nms
 from mmscratch.models.separable_roi_align import use_separable_roi_align
 
 
-def config_uses_fast_cpu_ops(cfg) -> bool:
-    """Whether ``cfg``'s custom hooks include a ``FastCPUOpsHook``."""
-    return any(hook.get('type') in ('FastCPUOpsHook', FastCPUOpsHook)
-               for hook in cfg.get('custom_hooks') or [])
-
-
 def use_fast_cpu_ops(model, roi_align: bool = True, rpn_nms: bool = True) -> dict:
     """Apply the replacements to ``model`` in place; returns how many of each."""
     return dict(roi_align=use_separable_roi_align(model) if roi_align else 0,

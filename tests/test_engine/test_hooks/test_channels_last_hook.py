@@ -91,7 +91,8 @@ def test_real_run_with_channels_last_and_bf16(tmp_path):
 
 
 def test_config_trains_channels_last():
-    from mmscratch.engine.hooks.channels_last_hook import config_trains_channels_last
+    from mmscratch.utils.config_facts import has_custom_hook
     from mmscratch.utils.config_loading import load_config
-    assert config_trains_channels_last(load_config('configs/demo/mask_rcnn_gn_shapes_fast.py'))
-    assert not config_trains_channels_last(load_config(DEMO))
+    assert has_custom_hook(load_config('configs/demo/mask_rcnn_gn_shapes_fast.py'),
+                           'ChannelsLastHook')
+    assert not has_custom_hook(load_config(DEMO), 'ChannelsLastHook')

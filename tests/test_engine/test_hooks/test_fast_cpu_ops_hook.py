@@ -11,11 +11,11 @@ from mmcv.ops import RoIAlign
 from mmengine.model import MMDistributedDataParallel
 
 from mmscratch.engine.hooks import FastCPUOpsHook
-from mmscratch.engine.hooks.fast_cpu_ops_hook import config_uses_fast_cpu_ops
 from mmscratch.models import FirstKNMSRPNHead, SeparableRoIAlign
 from mmscratch.testing import build_model_from_config
 from mmscratch.testing.demo import make_tiny_dataset, write_demo_config
 from mmscratch.testing.runners import make_mock_runner
+from mmscratch.utils.config_facts import has_custom_hook
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = 'configs/demo/mask_rcnn_gn_shapes.py'
@@ -71,8 +71,8 @@ def test_train_flag_adds_the_hook_once(tmp_path):
     assert hooks(DEMO, '--fast-cpu-ops') == plain + ['FastCPUOpsHook']
     lever = 'configs/demo/mask_rcnn_gn_shapes_cpu_ops.py'
     assert hooks(lever, '--fast-cpu-ops').count('FastCPUOpsHook') == 1
-    assert config_uses_fast_cpu_ops(load_config(lever))
-    assert not config_uses_fast_cpu_ops(load_config(DEMO))
+    assert has_custom_hook(load_config(lever), 'FastCPUOpsHook')
+    assert not has_custom_hook(load_config(DEMO), 'FastCPUOpsHook')
 
 
 @pytest.mark.slow  # a real training run in a subprocess
