@@ -61,17 +61,13 @@ def nms_rows(sizes: Sequence[int], repeats: int, keep: int = 300, seed: int = 0)
     from mmcv.ops import batched_nms
 
     from mmscratch.models.first_k_nms import batched_nms_first_k
+
+    from .synthetic import proposal_candidates
     rows = []
     gen = torch.Generator().manual_seed(seed)
     cfg = dict(type='nms', iou_threshold=0.7)
     for num in sizes:
-        objects = torch.rand(8, 2, generator=gen) * 128
-        centres = objects[torch.randint(0, 8, (num,), generator=gen)] + torch.randn(
-            num, 2, generator=gen) * 12
-        sizes_ = torch.rand(num, 2, generator=gen) * 60 + 4
-        boxes = torch.cat([centres - sizes_ / 2, centres + sizes_ / 2], 1)
-        scores = torch.rand(num, generator=gen)
-        levels = torch.randint(0, 5, (num,), generator=gen)
+        boxes, scores, levels = proposal_candidates(num, gen, objects=8, spread=12)
         mmcv_ms = _ms(lambda: batched_nms(boxes, scores, levels, cfg), repeats)
         ours_ms = _ms(lambda: batched_nms_first_k(boxes, scores, levels, cfg, keep), repeats)
         rows.append(dict(op='rpn_nms', boxes=num, keep=keep, mmcv_ms=round(mmcv_ms, 2),

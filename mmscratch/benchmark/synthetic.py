@@ -11,6 +11,9 @@ Two kinds, both COCO-sized by default (1333x800, 7 instances an image):
   polygon masks, so the data-only benchmark runs a config's real training
   pipeline (decode, annotations, resize, flip, packing) on files.
 
+:func:`proposal_candidates` makes what the RPN hands its NMS: boxes, scores
+and FPN level ids, spread over an image or clustered around a few objects.
+
 Instances are random convex polygons (ellipses of 12-24 vertices) inside
 random boxes of 5-40% of the image side: their polygons rasterise to the
 bitmaps, and their extents are the boxes, as in COCO.
@@ -80,6 +83,26 @@ def polygon_bbox(poly: np.ndarray) -> List[float]:
     """x1, y1, x2, y2 of a polygon."""
     return [float(poly[:, 0].min()), float(poly[:, 1].min()),
             float(poly[:, 0].max()), float(poly[:, 1].max())]
+
+
+def proposal_candidates(num: int, generator, objects: int = 0, spread: float = 3.0,
+                        extent: float = 128.0):
+    """``(boxes, scores, level_ids)`` of ``num`` RPN candidates on an ``extent``-px
+    image, 4-64 px boxes: centres uniform, or with ``objects`` > 0 around that many
+    objects (``spread`` px normal), as trained proposals crowd the objects. Draws
+    from the torch ``generator`` only."""
+    import torch
+    if objects:
+        where = torch.rand(objects, 2, generator=generator) * extent
+        centres = where[torch.randint(0, objects, (num,), generator=generator)] + torch.randn(
+            num, 2, generator=generator) * spread
+    else:
+        centres = torch.rand(num, 2, generator=generator) * extent
+    sizes = torch.rand(num, 2, generator=generator) * 60 + 4
+    boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
+    scores = torch.rand(num, generator=generator)
+    levels = torch.randint(0, 5, (num,), generator=generator)
+    return boxes, scores, levels
 
 
 def make_train_batch(batch_size: int = 2,

@@ -5,6 +5,7 @@ import torch
 from mmcv.ops import batched_nms
 from mmdet.models.dense_heads import RPNHead
 
+from mmscratch.benchmark.synthetic import proposal_candidates
 from mmscratch.models import FirstKNMSRPNHead, batched_nms_first_k, nms_first_k, use_first_k_nms
 from mmscratch.testing import build_model_from_config
 
@@ -13,20 +14,13 @@ DEMO = 'configs/demo/mask_rcnn_gn_shapes.py'
 
 def _case(kind, num, seed):
     g = torch.Generator().manual_seed(seed)
-    centres = torch.rand(num, 2, generator=g) * 128
-    if kind == 'clustered':  # RPN-like: many boxes around few objects
-        objects = torch.rand(6, 2, generator=g) * 128
-        centres = objects[torch.randint(0, 6, (num,), generator=g)] + torch.randn(
-            num, 2, generator=g) * 3
-    sizes = torch.rand(num, 2, generator=g) * 60 + 4
-    boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
-    scores = torch.rand(num, generator=g)
+    # clustered: RPN-like, many boxes around few objects
+    boxes, scores, levels = proposal_candidates(num, g, objects=6 if kind == 'clustered' else 0)
     if kind == 'ties':
         scores = (scores * 8).round() / 8
     if kind == 'degenerate':
         boxes[:40] = boxes[:1]                        # duplicates
         boxes[40:60, 2:] = boxes[40:60, :2]           # zero area: IoU 0/0, never suppressed
-    levels = torch.randint(0, 5, (num,), generator=g)
     return boxes, scores, levels
 
 
